@@ -1,0 +1,63 @@
+{#-
+    Safe reads of Customer.io's JSON payloads (properties, traits), which arrive as a JSON
+    object or as its text, sometimes malformed. Nothing here can fail the build: what
+    cannot be read is null.
+-#}
+
+{#- The payload as JSON text, or null when it is not a valid JSON object. -#}
+{% macro json_object_text(expression) -%}
+    {{ return(adapter.dispatch('json_object_text', 'cio_bing_audiences')(expression)) }}
+{%- endmacro %}
+
+{% macro default__json_object_text(expression) -%}
+    {%- set text = 'cast(' ~ expression ~ ' as varchar)' -%}
+    case
+        when not coalesce(json_valid({{ text }}), false) then null
+        -- a payload stringified twice: a JSON string holding the text of the object
+        when json_type({{ text }}) = 'VARCHAR'
+            and coalesce(json_valid(json_extract_string({{ text }}, '$')), false)
+            and json_type(json_extract_string({{ text }}, '$')) = 'OBJECT'
+            then json_extract_string({{ text }}, '$')
+        when json_type({{ text }}) = 'OBJECT' then {{ text }}
+    end
+{%- endmacro %}
+
+
+{#- A scalar property as text, trimmed of spaces, tabs, CR and LF; empty is null. -#}
+{% macro json_text(json_text_expression, key) -%}
+    {{ return(adapter.dispatch('json_text', 'cio_bing_audiences')(json_text_expression, key)) }}
+{%- endmacro %}
+
+{% macro default__json_text(json_text_expression, key) -%}
+    case
+        when json_type({{ json_text_expression }}, '$.{{ key }}') not in ('OBJECT', 'ARRAY', 'NULL')
+            then nullif(
+                trim(
+                    json_extract_string({{ json_text_expression }}, '$.{{ key }}'),
+                    ' ' || chr(9) || chr(10) || chr(13)
+                ),
+                ''
+            )
+    end
+{%- endmacro %}
+
+
+{#-
+    A number property: a JSON number, or a string holding a plain decimal number after
+    trimming ("12", "12.50", "-3"). Anything else ("50xyz", "$5", "n/a", true) is null.
+-#}
+{% macro json_number(json_text_expression, key) -%}
+    {{ return(adapter.dispatch('json_number', 'cio_bing_audiences')(json_text_expression, key)) }}
+{%- endmacro %}
+
+{% macro default__json_number(json_text_expression, key) -%}
+    {%- set path = "'$." ~ key ~ "'" -%}
+    {%- set raw = 'trim(json_extract_string(' ~ json_text_expression ~ ', ' ~ path ~ '))' -%}
+    case
+        when json_type({{ json_text_expression }}, {{ path }}) in ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')
+            then try_cast({{ raw }} as {{ dbt.type_numeric() }})
+        when json_type({{ json_text_expression }}, {{ path }}) = 'VARCHAR'
+            and regexp_full_match({{ raw }}, '[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)')
+            then try_cast({{ raw }} as {{ dbt.type_numeric() }})
+    end
+{%- endmacro %}

@@ -1,0 +1,26 @@
+{#-
+    Pipelines timestamps arrive as ISO-8601 text (with Z or an offset), as TIMESTAMPTZ, or
+    as a naive TIMESTAMP meant as UTC. All become a naive UTC timestamp, kept to the
+    microsecond, whatever the session time zone. Unparseable text becomes null.
+-#}
+{% macro parse_utc_timestamp(expression) -%}
+    {{ return(adapter.dispatch('parse_utc_timestamp', 'cio_bing_audiences')(expression)) }}
+{%- endmacro %}
+
+{% macro default__parse_utc_timestamp(expression) -%}
+    cast({{ expression }} as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{% macro duckdb__parse_utc_timestamp(expression) -%}
+    {%- set text = 'trim(cast(' ~ expression ~ ' as varchar))' -%}
+    timezone(
+        'UTC',
+        try_cast(
+            case
+                when regexp_matches({{ text }}, '([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$')
+                    then {{ text }}
+                else {{ text }} || '+00'
+            end as timestamptz
+        )
+    )
+{%- endmacro %}

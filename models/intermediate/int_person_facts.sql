@@ -1,0 +1,106 @@
+{#- One row of facts per person at T: orders, revenue, LTV tier, cart, email hash. -#}
+with
+
+people as (
+
+    select distinct person_id from {{ ref('int_events_identified') }}
+
+),
+
+order_facts as (
+
+    select
+        person_id,
+        count(*) as order_count,
+        min(ordered_at) as first_order_at,
+        max(ordered_at) as last_order_at,
+        sum(order_value) as gross_revenue
+    from {{ ref('int_orders') }}
+    group by person_id
+
+),
+
+refund_facts as (
+
+    select
+        person_id,
+        sum(refund_amount) as refunds
+    from {{ ref('int_refunds') }}
+    group by person_id
+
+),
+
+carts as (
+
+    select * from {{ ref('int_person_carts') }}
+
+),
+
+emails as (
+
+    select * from {{ ref('int_person_emails') }}
+
+),
+
+joined as (
+
+    select
+        people.person_id,
+        emails.email_sha256,
+        coalesce(order_facts.order_count, 0) as order_count,
+        order_facts.first_order_at,
+        order_facts.last_order_at,
+        coalesce(order_facts.gross_revenue, 0) as gross_revenue,
+        coalesce(refund_facts.refunds, 0) as refunds,
+        carts.last_cart_at,
+        carts.cart_value as cart_value_since_last_order
+    from people
+    left join order_facts on people.person_id = order_facts.person_id
+    left join refund_facts on people.person_id = refund_facts.person_id
+    left join carts on people.person_id = carts.person_id
+    left join emails on people.person_id = emails.person_id
+
+),
+
+facts as (
+
+    select
+        *,
+        gross_revenue - refunds as net_revenue,
+        -- an order at the same instant as the cart event closes the cart
+        coalesce(
+            last_cart_at is not null
+            and (last_order_at is null or last_order_at < last_cart_at),
+            false
+        ) as is_cart_open
+    from joined
+
+),
+
+final as (
+
+    select
+        person_id,
+        email_sha256,
+        order_count,
+        first_order_at,
+        last_order_at,
+        gross_revenue,
+        refunds,
+        net_revenue,
+        gross_revenue / nullif(order_count, 0) as aov,
+        case
+            when net_revenue >= {{ var('ltv_high_threshold') }} then 'high'
+            when net_revenue >= {{ var('ltv_mid_threshold') }} then 'mid'
+            when net_revenue > 0 then 'low'
+            else 'none'
+        end as ltv_tier,
+        last_cart_at,
+        is_cart_open,
+        case when is_cart_open then cart_value_since_last_order end as cart_value,
+        {{ as_of() }} as as_of
+    from facts
+
+)
+
+select * from final

@@ -1,0 +1,1 @@
+{{ audience_members('lapsed_90d_plus') }}

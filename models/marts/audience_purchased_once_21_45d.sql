@@ -1,0 +1,1 @@
+{{ audience_members('purchased_once_21_45d') }}

@@ -1,0 +1,1 @@
+{{ audience_members('recent_purchaser_0_7d') }}
