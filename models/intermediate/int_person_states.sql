@@ -35,7 +35,20 @@ facts as (
 states as (
 
     select
-        *,
+        person_id,
+        email_sha256,
+        order_count,
+        first_order_at,
+        last_order_at,
+        gross_revenue,
+        refunds,
+        net_revenue,
+        aov,
+        ltv_tier,
+        last_cart_at,
+        is_cart_open,
+        cart_value,
+        as_of,
         case
             {%- for state, rule in state_rules %}
                 when {{ rule }} then '{{ state }}'

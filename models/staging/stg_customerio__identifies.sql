@@ -26,10 +26,8 @@ renamed as (
 
 ),
 
-{#-
-    The raw email is read, normalised and hashed inside this one expression and never
-    leaves the model: downstream sees whether the row carried an email, and its hash.
--#}
+-- The raw email is read, normalised and hashed inside this one expression and never
+-- leaves the model: downstream sees whether the row carried an email, and its hash.
 hashed as (
 
     select
@@ -52,6 +50,7 @@ hashed as (
 
 ),
 
+-- Pipelines delivers at least once: keep the earliest delivery of each message.
 deduplicated as (
 
     select * from hashed

@@ -42,7 +42,7 @@ parsed as (
         {{ json_number('properties_json', 'quantity') }} as quantity,
         {{ json_number('properties_json', 'total') }} as total,
         {{ json_number('properties_json', 'revenue') }} as revenue,
-        {{ json_number('properties_json', 'value') }} as value,
+        {{ json_number('properties_json', 'value') }} as value,  -- noqa: RF04
         {{ json_number('properties_json', 'subtotal') }} as subtotal,
 
         ---------- timestamps
@@ -53,7 +53,7 @@ parsed as (
 
 ),
 
-{#- Pipelines delivers at least once: keep the earliest delivery of each message. -#}
+-- Pipelines delivers at least once: keep the earliest delivery of each message.
 deduplicated as (
 
     select * from parsed

@@ -1,0 +1,92 @@
+"""Build the dbt project the way a user does, through dbt's programmatic runner.
+
+Shared by the dbt tests and the sync tests: every build gets its own DuckDB file, target
+folder and profiles.yml (copied from profiles.yml.example, so the example is proven to work
+as shipped) under a temporary directory, and never touches the working tree's state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from dbt.cli.main import dbtRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DEMO_AS_OF = "2026-11-28T12:00:00Z"
+
+
+@dataclass(frozen=True)
+class Build:
+    """One built warehouse: where its database, profile and manifest are."""
+
+    workdir: Path
+    database: Path
+    profiles_dir: Path
+    target_path: Path
+
+    def env(self) -> dict[str, str]:
+        """The environment a user would have set to reach this warehouse."""
+        return {"CIO_DUCKDB_PATH": str(self.database), "DBT_PROFILES_DIR": str(self.profiles_dir)}
+
+    def query(self, sql: str) -> pl.DataFrame:
+        with duckdb.connect(str(self.database), read_only=True) as con:
+            return con.sql(sql).pl()
+
+
+def dbt(build: Build, *args: str, vars: Mapping[str, object] | None = None) -> None:
+    """Run one dbt command against `build`; fail with dbt's own messages."""
+    cli = [
+        *args,
+        "--project-dir", str(ROOT),
+        "--profiles-dir", str(build.profiles_dir),
+        "--target-path", str(build.target_path),
+        "--log-path", str(build.workdir / "logs"),
+        "--no-use-colors",
+    ]  # fmt: skip
+    if vars:
+        cli += ["--vars", json.dumps(dict(vars))]
+    old = os.environ.get("CIO_DUCKDB_PATH")
+    os.environ["CIO_DUCKDB_PATH"] = str(build.database)
+    try:
+        result = dbtRunner().invoke(cli)
+    finally:
+        _release_duckdb()
+        if old is None:
+            os.environ.pop("CIO_DUCKDB_PATH", None)
+        else:
+            os.environ["CIO_DUCKDB_PATH"] = old
+    if not result.success:
+        failures = []
+        for r in getattr(result.result, "results", None) or []:
+            if str(r.status) not in ("success", "pass", "skipped"):
+                failures.append(f"{r.node.unique_id}: {r.status}: {r.message}")
+        raise AssertionError(
+            f"dbt {' '.join(args)} failed: {result.exception}\n" + "\n".join(failures)
+        )
+
+
+def _release_duckdb() -> None:
+    """dbt-duckdb keeps its database open in-process after a run; close it like the CLI's exit does."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
+
+
+def new_build(workdir: Path) -> Build:
+    """A fresh, empty warehouse with a profiles.yml copied from the shipped example."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    profiles = workdir / "profiles"
+    profiles.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "profiles.yml.example", profiles / "profiles.yml")
+    return Build(workdir, workdir / "warehouse.duckdb", profiles, workdir / "target")

@@ -1,0 +1,162 @@
+"""The dbt project end to end: the demo build, and the same rules on files read in place."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.dbt_project import DEMO_AS_OF, SHARED, Build, dbt, new_build
+
+STATES = (
+    "recent_purchaser_0_7d",
+    "cart_abandon_high_aov_0_1d",
+    "cart_abandon_0_1d",
+    "purchased_once_21_45d",
+    "lapsed_90d_plus",
+    "ltv_high",
+)
+
+# The demo seeds' audiences, worked out by hand (person_ids per audience table). st21 is a
+# recent purchaser without a valid email, so it is in audience_states but in no table; st22a
+# is a cart abandoner whose hash belongs to st22b's recent-purchaser row.
+DEMO_AUDIENCES = {
+    "recent_purchaser_0_7d": {
+        "st01",
+        "st03",
+        "st08",
+        "st19",
+        "st20",
+        "st22b",
+        "st23",
+        "st28",
+        "d08",
+    },
+    "cart_abandon_high_aov_0_1d": {"st04", "st07", "st17", "st25", "d07"},
+    "cart_abandon_0_1d": {"st05", "d01", "d05", "d06"},
+    "purchased_once_21_45d": {"st09", "st10", "st29", "d02"},
+    "lapsed_90d_plus": {"st12", "st18"},
+    "ltv_high": {"st14", "st26", "d03", "d04"},
+}
+
+
+def expected_fixture_states() -> dict[str, tuple[str | None, str | None]]:
+    """person_id -> (state, email_sha256) from shared/fixtures/audiences/expected_states.csv."""
+    with open(SHARED / "fixtures/audiences/expected_states.csv", newline="") as f:
+        return {
+            r["person_id"]: (r["state"] or None, r["email_sha256"] or None)
+            for r in csv.DictReader(f)
+        }
+
+
+def states_of(build: Build) -> dict[str, tuple[str, str | None]]:
+    rows = build.query("select person_id, state, email_sha256 from audience_states").iter_rows()
+    return {person: (state, email) for person, state, email in rows}
+
+
+def test_demo_build_gives_the_hand_worked_audiences(demo_build: Build) -> None:
+    for state in STATES:
+        members = demo_build.query(f"select person_id from audience_{state}")["person_id"].to_list()
+        assert set(members) == DEMO_AUDIENCES[state], state
+        assert len(members) == len(set(members))
+
+
+def test_demo_build_matches_every_fixture_person(demo_build: Build) -> None:
+    actual = states_of(demo_build)
+    for person, (state, email) in expected_fixture_states().items():
+        if state is None:
+            assert person not in actual, person
+        else:
+            assert actual[person] == (state, email), person
+
+
+def test_demo_facts_of_the_messy_rows(demo_build: Build) -> None:
+    facts = {
+        r["person_id"]: r
+        for r in demo_build.query(
+            "select * from audience_states where person_id like 'd%'"
+        ).iter_rows(named=True)
+    }
+    assert float(facts["d02"]["net_revenue"]) == 40  # "$5", "n/a", "50xyz" skipped, " 40 " read
+    assert float(facts["d03"]["net_revenue"]) == 550  # 700 + "100.00" - 250
+    assert float(facts["d01"]["cart_value"]) == 0  # malformed JSON: price 0
+    assert float(facts["d05"]["cart_value"]) == 50  # 50 x 2 - "50" x 1
+    assert float(facts["d06"]["cart_value"]) == 30  # checkout without a readable value: item sum
+    assert (
+        facts["d07"]["email_sha256"]
+        == "7a126a993c9ece5663288f1e48a453a6b4b12656af38d84103cb6beb8a5862b9"
+    )
+    assert (
+        str(facts["d07"]["last_cart_at"]) == "2026-11-28 11:30:00"
+    )  # bad timestamp -> received_at
+
+
+def test_each_hash_in_at_most_one_audience_and_well_formed(demo_build: Build) -> None:
+    union = " union all ".join(
+        f"select email_sha256, '{s}' as state from audience_{s}" for s in STATES
+    )
+    all_rows = demo_build.query(union)
+    assert all_rows["email_sha256"].is_unique().all()
+    assert all_rows["email_sha256"].str.contains(r"^[0-9a-f]{64}$").all()
+    assert (
+        demo_build.query("select count(*) as n from audience_states where person_id = 'st22a'")[
+            "n"
+        ][0]
+        == 1
+    )
+
+
+def _fixture_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+    read = {"infer_schema": False}
+    tracks = pl.read_csv(SHARED / "fixtures/audiences/tracks.csv", **read)
+    identifies = pl.read_csv(SHARED / "fixtures/audiences/identifies.csv", **read)
+    return tracks, identifies
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_pipelines_files_read_in_place(tmp_path: Path, fmt: str) -> None:
+    """The fixture people from Pipelines files (Parquet, or camelCase JSON lines) via vars."""
+    tracks, identifies = _fixture_frames()
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    if fmt == "parquet":
+        # two files per call type, as Pipelines writes batches
+        for i, part in enumerate((tracks.head(20), tracks.slice(20))):
+            part.write_parquet(landing / f"2184.13699.{i}.track.parquet")
+        identifies.write_parquet(landing / "2184.13700.1.identify.parquet")
+        tracks_glob, identifies_glob = landing / "*.track.parquet", landing / "*.identify.parquet"
+    else:
+        camel = {
+            "user_id": "userId",
+            "anonymous_id": "anonymousId",
+            "received_at": "receivedAt",
+            "id": "messageId",
+        }
+        for name, frame, payload in (
+            ("track", tracks, "properties"),
+            ("identify", identifies, "traits"),
+        ):
+            with open(landing / f"2184.1.1.{name}.jsonl", "w") as f:
+                for row in frame.iter_rows(named=True):
+                    row[payload] = json.loads(row[payload]) if row[payload] else None
+                    f.write(json.dumps({camel.get(k, k): v for k, v in row.items()}) + "\n")
+        tracks_glob, identifies_glob = landing / "*.track.jsonl", landing / "*.identify.jsonl"
+    build = new_build(tmp_path / "build")
+    dbt(
+        build,
+        "build",
+        "--exclude", "resource_type:unit_test",
+        vars={"customerio_tracks": str(tracks_glob), "customerio_identifies": str(identifies_glob), "as_of": DEMO_AS_OF},
+    )  # fmt: skip
+    actual = states_of(build)
+    for person, (state, email) in expected_fixture_states().items():
+        assert actual.get(person) == ((state, email) if state else None), person
+
+
+def test_bad_as_of_is_a_clear_error(tmp_path: Path) -> None:
+    build = new_build(tmp_path)
+    with pytest.raises(AssertionError, match="ISO-8601"):
+        dbt(build, "compile", "-s", "int_person_facts", vars={"as_of": "yesterday"})
