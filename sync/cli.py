@@ -1,0 +1,282 @@
+"""The `sync` command line: a thin click layer over plan, runner and state.
+
+    dbt build && sync run        # the scheduled job
+    sync plan                    # what run would send, and the guards' verdicts
+    sync status                  # lists, members, last runs, pending row errors
+
+Exit codes (for schedulers): 0 every list in sync; 1 a failure; 3 a guard refused a list;
+2 finished but Microsoft rejected some rows (retried next run). The first of 1, 3, 2 wins.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from sync import __version__
+from sync.errors import ConfigError, LockTimeout, SyncError
+from sync.output import emit_json, print_plan, print_run, print_status, setup_logging
+from sync.plan import Overrides, plan_list
+from sync.project import Audience, Project, load_audiences, load_project, select_audiences
+from sync.state import State
+from sync.warehouse import Warehouse
+
+log = logging.getLogger("sync")
+
+DEFAULT_STATE_SCHEMA = "sync_state"
+
+
+def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every command shares: where the dbt project, profile and state are."""
+    options = [
+        click.option("--project-dir", envvar="DBT_PROJECT_DIR", type=click.Path(file_okay=False),
+                     help="The dbt project folder (default: current folder)."),
+        click.option("--profiles-dir", envvar="DBT_PROFILES_DIR", type=click.Path(file_okay=False),
+                     help="Folder of profiles.yml, as for dbt (default: ., then ~/.dbt)."),
+        click.option("--target", "-t", envvar="DBT_TARGET",
+                     help="Profile target, as for dbt (default: the profile's own)."),
+        click.option("--target-path", envvar="DBT_TARGET_PATH",
+                     help="dbt's target folder holding manifest.json (default: target)."),
+        click.option("--select", "-s", "select", multiple=True, metavar="NAME",
+                     help="Only these audiences: model name (audience_ltv_high), short name "
+                          "(ltv_high) or Bing list name. Repeatable."),
+        click.option("--state-schema", envvar="SYNC_STATE_SCHEMA", default=DEFAULT_STATE_SCHEMA,
+                     show_default=True, help="Warehouse schema of the sync's own state tables."),
+        click.option("--lock-timeout", type=float, default=600, show_default=True, metavar="SECONDS",
+                     help="How long to wait for another run (or dbt build) to release the warehouse."),
+        click.option("--allow-stale-manifest", is_flag=True,
+                     help="Use target/manifest.json even if model files changed after it."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print one JSON document on stdout (logs stay on stderr)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def guard_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--allow-empty", is_flag=True,
+                     help="Let an empty audience empty its list (refused by default)."),
+        click.option("--max-remove-share", type=click.FloatRange(0, 1), metavar="SHARE",
+                     help="Allow removing up to this share of a list's members in this run "
+                          "(overrides each list's meta max_remove_share, default 0.5)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+class Context:
+    """What every command needs: the project, the selected audiences, the warehouse and state."""
+
+    def __init__(self, kw: dict[str, Any]) -> None:
+        self.project: Project = load_project(
+            kw["project_dir"], kw["profiles_dir"], kw["target"], kw["target_path"]
+        )
+        audiences = load_audiences(self.project, allow_stale=kw["allow_stale_manifest"])
+        if not audiences:
+            raise ConfigError(
+                "the dbt manifest has no audience models (no model has meta.bing); "
+                "see README 'Add an audience'"
+            )
+        self.audiences: list[Audience] = select_audiences(audiences, tuple(kw["select"]))
+        self.wh = Warehouse.open(
+            self.project.target,
+            lock_timeout=kw["lock_timeout"],
+            project_dir=self.project.project_dir,
+        )
+        self.state = State(self.wh, kw["state_schema"])
+        self.state.ensure()
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Configuration and lock problems: one clear line on stderr, exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, LockTimeout, SyncError) as exc:
+            if kwargs.get("as_json"):
+                emit_json({"error": str(exc), "exit_code": 1})
+            click.echo(f"sync: error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="sync")
+@click.option("-q", "--quiet", count=True, help="Only warnings and errors on stderr.")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (never identifiers).")
+def main(quiet: int, verbose: int) -> None:
+    """Mirror dbt audience tables into Microsoft Advertising Customer Match lists.
+
+    Reads the audiences from the dbt manifest (models with meta.bing), the warehouse from
+    the same dbt profile, and Microsoft credentials from BING_* environment variables.
+    Sends only hashed deltas; remembers what Microsoft confirmed in the warehouse.
+
+    \b
+    Typical schedule (hourly):
+      dbt build && sync run
+    """
+    setup_logging(verbose - quiet)
+
+
+@main.command()
+@common_options
+@guard_options
+@handle_errors
+def plan(as_json: bool, allow_empty: bool, max_remove_share: float | None, **kw: Any) -> None:
+    """Show what `run` would send per list: adds, removes, guard verdicts. Sends nothing.
+
+    Needs no Microsoft credentials. Exit code 0 when every list could run, 3 when a guard
+    would refuse one, 1 when one cannot be planned (missing table, bad hashes).
+
+    \b
+    Examples:
+      sync plan
+      sync plan --select cart_abandon_0_1d --json
+      sync plan --max-remove-share 1.0     # preview with the removal guard relaxed
+    """
+    ctx = Context(kw)
+    with ctx.wh:
+        overrides = Overrides(allow_empty, max_remove_share)
+        plans = [plan_list(ctx.wh, ctx.state, a, overrides).as_dict() for a in ctx.audiences]
+    verdicts = {p["verdict"] for p in plans}
+    code = 1 if "error" in verdicts else 3 if "refused" in verdicts else 0
+    if as_json:
+        emit_json({"command": "plan", "lists": plans, "exit_code": code})
+    else:
+        print_plan(plans)
+    sys.exit(code)
+
+
+@main.command()
+@common_options
+@guard_options
+@click.option("--max-rows-per-file", type=click.IntRange(1, 4_000_000), default=1_000_000,
+              show_default=True, help="Split uploads into files of at most this many rows "
+              "(Microsoft: 4M rows / 100 MB per file; sandbox: 20k).")  # fmt: skip
+@click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
+              help="Tries per Microsoft call before a transient fault fails the list.")  # fmt: skip
+@handle_errors
+def run(
+    as_json: bool,
+    allow_empty: bool,
+    max_remove_share: float | None,
+    max_rows_per_file: int,
+    max_attempts: int,
+    **kw: Any,
+) -> None:
+    """Make each Bing list hold exactly its audience table's hashes, sending only deltas.
+
+    Exclusion (suppression) lists go first. Every upload's confirmed rows are recorded in
+    the warehouse as they finish, so re-running after any crash converges.
+
+    \b
+    Examples:
+      dbt build && sync run
+      sync run --select recent_purchaser_0_7d --select cart_abandon_0_1d
+      sync run --allow-empty --select ltv_high      # the audience really is empty now
+      BING_BULK_SERVICE_URL=http://127.0.0.1:8765/... sync run    # against the stand-in
+
+    \b
+    Exit codes: 0 all lists in sync; 1 a failure; 3 a guard refused a list; 2 Microsoft
+    rejected some rows (recorded in row_errors, retried next run).
+    """
+    from sync.bing import Bing, BingSettings, RetryPolicy
+    from sync.bing import ConfigError as BingConfigError
+    from sync.runner import Runner, exit_code, new_run_id, private_workdir
+
+    started = time.monotonic()
+    try:
+        settings = BingSettings.from_env()
+    except BingConfigError as exc:
+        raise ConfigError(str(exc)) from exc
+    ctx = Context(kw)
+    run_id = new_run_id()
+    with ctx.wh, private_workdir(run_id) as workdir:
+        interrupted = ctx.state.abandon_running()
+        if interrupted:
+            log.warning(
+                "%d list run(s) of an interrupted sync were marked so; redoing their work",
+                interrupted,
+            )
+        overrides = Overrides(allow_empty, max_remove_share)
+        plans = [plan_list(ctx.wh, ctx.state, a, overrides) for a in ctx.audiences]
+
+        def connect() -> Bing:
+            stored = ctx.state.refresh_token(settings.refresh_token)
+            poll = os.environ.get("SYNC_POLL_INTERVAL_MS")
+            return Bing(
+                settings,
+                workdir,
+                on_refresh_token=lambda t: ctx.state.save_refresh_token(t, settings.refresh_token),
+                refresh_token_override=stored,
+                retry=RetryPolicy(max_attempts=max_attempts),
+                max_rows_per_file=max_rows_per_file,
+                poll_interval_ms=int(poll) if poll else None,
+            )
+
+        progress = _progress_printer() if sys.stderr.isatty() and not as_json else None
+        log.info("run %s: %d list(s)", run_id, len(plans))
+        results = Runner(ctx.state, connect, run_id, progress).run(plans)
+    code = exit_code(results)
+    seconds = time.monotonic() - started
+    lists = [r.as_dict() for r in results]
+    if as_json:
+        emit_json(
+            {
+                "command": "run",
+                "run_id": run_id,
+                "lists": lists,
+                "seconds": round(seconds, 3),
+                "exit_code": code,
+            }
+        )
+    else:
+        print_run(lists, seconds, code)
+    sys.exit(code)
+
+
+def _progress_printer() -> Callable[[str, str, int, int], None]:
+    def show(audience: str, action: str, done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        click.echo(f"\r  {audience}: {action.lower()} {done:,}/{total:,} rows", err=True, nl=False)
+        if end:
+            click.echo("", err=True)
+
+    return show
+
+
+@main.command()
+@common_options
+@click.option("--history", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="How many recent runs to show per list (with --json).")  # fmt: skip
+@handle_errors
+def status(as_json: bool, history: int, **kw: Any) -> None:
+    """Per list: its Bing id, confirmed members, last runs, pending row errors.
+
+    Reads only the warehouse; sends nothing and needs no credentials.
+
+    \b
+    Examples:
+      sync status
+      sync status --json --history 20 | jq '.lists[] | {list_name, members}'
+    """
+    ctx = Context(kw)
+    with ctx.wh:
+        lists = ctx.state.status(ctx.audiences, history)
+    if as_json:
+        emit_json({"command": "status", "lists": lists})
+    else:
+        print_status(lists)

@@ -1,0 +1,255 @@
+"""`sync run`: bring every selected Bing list to exactly its audience table, sending deltas.
+
+Order matters: exclusion (suppression) lists first, removes included, so someone who just
+bought is suppressed before they leave a recovery list. Within a list, removes go before
+adds, each as its own uploads. Each upload's confirmations are committed as it finishes, so
+a crash loses at most the upload in flight, which the next run sends again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from sync.bing import Bing, BingError, RemoteList
+from sync.errors import SyncError
+from sync.plan import ListPlan
+from sync.project import Audience
+from sync.state import State
+
+log = logging.getLogger("sync.run")
+
+# A progress callback: (audience, action, rows done, rows total).
+Progress = Callable[[str, str, int, int], None]
+
+
+@dataclass
+class ListResult:
+    """What happened to one list in one run."""
+
+    plan: ListPlan
+    status: str  # in_sync | partial | refused | failed
+    list_id: int | None = None
+    sent_adds: int = 0
+    sent_removes: int = 0
+    confirmed_adds: int = 0
+    confirmed_removes: int = 0
+    rejected: int = 0
+    rejected_by_code: dict[int, int] = field(default_factory=dict)
+    message: str | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = self.plan.as_dict()
+        out.update(
+            status=self.status,
+            list_id=self.list_id if self.list_id is not None else out["list_id"],
+            sent_adds=self.sent_adds,
+            sent_removes=self.sent_removes,
+            confirmed_adds=self.confirmed_adds,
+            confirmed_removes=self.confirmed_removes,
+            rejected=self.rejected,
+            rejected_by_code={str(k): v for k, v in sorted(self.rejected_by_code.items())},
+            message=self.message,
+            seconds=round(self.seconds, 3),
+        )
+        return out
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+
+
+@contextmanager
+def private_workdir(run_id: str) -> Iterator[Path]:
+    """A 0700 folder for this run's bulk files (they hold hashed PII), deleted afterwards.
+
+    Runs share one parent folder; whoever holds the warehouse lock owns it, so leftovers of
+    a killed run are deleted here by the next run.
+    """
+    root = Path(os.environ.get("SYNC_WORK_DIR") or tempfile.gettempdir()).resolve()
+    parent = root / f"cio-bing-sync-{os.getuid()}"
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(parent, 0o700)
+    for leftover in parent.iterdir():
+        log.info("deleting bulk files left by an interrupted run")
+        shutil.rmtree(leftover, ignore_errors=True)
+    work = parent / run_id
+    work.mkdir(mode=0o700)
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class Runner:
+    """Executes list plans against Microsoft through the `Bing` client, recording state."""
+
+    def __init__(
+        self,
+        state: State,
+        bing_factory: Callable[[], Bing],
+        run_id: str,
+        progress: Progress | None = None,
+    ) -> None:
+        self.state = state
+        self._bing_factory = bing_factory
+        self._bing: Bing | None = None
+        self._remote: list[RemoteList] | None = None
+        self.run_id = run_id
+        self.progress = progress
+
+    @property
+    def bing(self) -> Bing:
+        """Connect to Microsoft only when some list has work: a no-change run calls nothing."""
+        if self._bing is None:
+            self._bing = self._bing_factory()
+        return self._bing
+
+    def run(self, plans: list[ListPlan]) -> list[ListResult]:
+        ordered = sorted(plans, key=lambda p: not p.audience.is_exclusion)
+        return [self._run_one(p) for p in ordered]
+
+    # ------------------------------------------------------------------ one list
+    def _run_one(self, plan: ListPlan) -> ListResult:
+        a = plan.audience
+        started = datetime.now(UTC)
+        self.state.start_run(self.run_id, a, plan.delta)
+        result = ListResult(plan, status="in_sync", list_id=plan.list_id)
+        try:
+            if plan.error:
+                raise SyncError(plan.error)
+            if plan.refused:
+                result.status = "refused"
+                result.message = "; ".join(plan.refused)
+                log.warning(
+                    "%s: refused by a guard, list left untouched: %s", a.name, result.message
+                )
+            else:
+                self._sync(plan, result)
+        except (BingError, SyncError) as exc:
+            result.status = "failed"
+            result.message = f"list {a.list_name} ({a.name}): {exc}"
+            log.error("%s", result.message)
+        result.seconds = (datetime.now(UTC) - started).total_seconds()
+        self.state.finish_run(
+            self.run_id,
+            a,
+            status=result.status,
+            list_id=result.list_id,
+            guard="; ".join(plan.refused) or None,
+            message=result.message,
+        )
+        return result
+
+    def _sync(self, plan: ListPlan, result: ListResult) -> None:
+        a = plan.audience
+        d = plan.delta
+        assert d is not None
+        if d.adds == 0 and d.removes == 0 and d.refresh == 0:
+            log.info("%s: in sync (%d members), nothing to send", a.name, d.members)
+            return
+        list_id = result.list_id = self._resolve_list(plan)
+        removes = self.state.removes(plan.relation, list_id)
+        adds = self.state.adds(a, plan.relation, list_id)
+        log.info(
+            "%s: list %s: %d to remove, %d to add", a.name, list_id, removes.height, adds.height
+        )
+        for action, frame in (("Remove", removes), ("Add", adds)):
+            if frame.height:
+                self._upload(a, list_id, action, frame, result)
+        if result.rejected:
+            result.status = "partial"
+            result.message = (
+                f"Microsoft rejected {result.rejected} row(s) "
+                + ", ".join(f"{n} x error {c}" for c, n in sorted(result.rejected_by_code.items()))
+                + "; they are recorded in row_errors and tried again next run"
+            )
+
+    def _upload(
+        self, a: Audience, list_id: int, action: str, frame: pl.DataFrame, result: ListResult
+    ) -> None:
+        done = 0
+        for outcome in self.bing.upload(list_id, action, frame):
+            confirmed = self.state.commit_upload(
+                run_id=self.run_id,
+                audience=a,
+                list_id=list_id,
+                action=action,
+                sent=outcome.sent,
+                rejected=outcome.rejected,
+                request_id=outcome.request_id,
+            )
+            done += outcome.sent.height
+            if action == "Add":
+                result.sent_adds += outcome.sent.height
+                result.confirmed_adds += confirmed
+            else:
+                result.sent_removes += outcome.sent.height
+                result.confirmed_removes += confirmed
+            result.rejected += outcome.rejected.height
+            for code, n in outcome.rejected.group_by("error_code").len().iter_rows():
+                result.rejected_by_code[code] = result.rejected_by_code.get(code, 0) + n
+            log.info(
+                "%s: %s upload of %d row(s) done in %.1f s: %d confirmed, %d rejected",
+                a.name, action.lower(), outcome.sent.height, outcome.seconds, confirmed,
+                outcome.rejected.height,
+            )  # fmt: skip
+            if self.progress:
+                self.progress(a.name, action, done, frame.height)
+
+    # ------------------------------------------------------------------ lists at Microsoft
+    def _resolve_list(self, plan: ListPlan) -> int:
+        """A stored id, a pinned id, a list of that name at Microsoft, or a new list.
+
+        The new list's id is stored at once; if the process dies before that, the next run
+        finds the list by name instead of creating a second one.
+        """
+        a = plan.audience
+        if plan.list_id is not None:
+            if self.state.list_id(a) != plan.list_id:
+                self.state.save_list(a, plan.list_id)
+            return plan.list_id
+        if self._remote is None:
+            self._remote = self.bing.find_lists()
+        same_name = [r for r in self._remote if r.name == a.list_name]
+        if len(same_name) > 1:
+            raise SyncError(
+                f"{len(same_name)} lists at Microsoft are named {a.list_name!r}; pin the right "
+                "one with meta.bing.list_id"
+            )
+        if same_name:
+            list_id = same_name[0].list_id
+            log.info("%s: found existing list %s at Microsoft", a.name, list_id)
+        else:
+            list_id = self.bing.create_list(
+                name=a.list_name,
+                description=f"Managed by cio-bing-audiences from model {a.name}; do not edit.",
+                membership_duration=a.membership_duration_days,
+                client_id=a.name,
+            )
+            log.info("%s: created list %s at Microsoft", a.name, list_id)
+            self._remote.append(RemoteList(list_id, a.list_name, a.membership_duration_days))
+        self.state.save_list(a, list_id)
+        plan.list_id = list_id
+        return list_id
+
+
+def exit_code(results: list[ListResult]) -> int:
+    """0 all in sync; 1 a failure; 3 a guard refused; 2 rows rejected. First of 1, 3, 2 wins."""
+    statuses = {r.status for r in results}
+    for status, code in (("failed", 1), ("refused", 3), ("partial", 2)):
+        if status in statuses:
+            return code
+    return 0

@@ -1,0 +1,357 @@
+"""The sync's memory, kept in the warehouse (scheduled jobs run on throwaway machines).
+
+Four tables in their own schema (declared as dbt sources, so analysts can report on them):
+`lists` (audience -> Bing list), `members` (each hash Bing confirmed, when, by which run),
+`runs` (one row per run and list), `row_errors` (rows Microsoft rejected). A fifth,
+`oauth_tokens`, keeps Microsoft's rotated refresh token where the next run finds it.
+
+The invariant: `members` only ever holds what a Microsoft result file confirmed, and each
+upload's confirmations are committed in one transaction, so a crash anywhere loses at most
+work that the next run redoes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from sync.project import Audience
+from sync.warehouse import Warehouse, quote_ident
+
+DDL = (
+    """create table if not exists {s}.lists (
+        audience varchar not null,
+        list_id bigint not null,
+        list_name varchar not null,
+        role varchar not null,
+        created_at timestamp not null,
+        updated_at timestamp not null
+    )""",
+    """create table if not exists {s}.members (
+        list_id bigint not null,
+        email_sha256 varchar not null,
+        confirmed_at timestamp not null,
+        run_id varchar not null
+    )""",
+    """create table if not exists {s}.runs (
+        run_id varchar not null,
+        audience varchar not null,
+        list_name varchar not null,
+        role varchar not null,
+        list_id bigint,
+        status varchar not null,
+        started_at timestamp not null,
+        finished_at timestamp,
+        seconds double,
+        audience_rows bigint,
+        members_before bigint,
+        planned_adds bigint,
+        planned_removes bigint,
+        sent_adds bigint default 0,
+        sent_removes bigint default 0,
+        confirmed_adds bigint default 0,
+        confirmed_removes bigint default 0,
+        rejected bigint default 0,
+        guard varchar,
+        message varchar,
+        request_ids varchar
+    )""",
+    """create table if not exists {s}.row_errors (
+        run_id varchar not null,
+        audience varchar not null,
+        list_id bigint not null,
+        action varchar not null,
+        email_sha256 varchar not null,
+        error_code integer,
+        error_message varchar,
+        recorded_at timestamp not null
+    )""",
+    """create table if not exists {s}.oauth_tokens (
+        name varchar not null,
+        refresh_token varchar not null,
+        source_fingerprint varchar not null,
+        updated_at timestamp not null
+    )""",
+)
+
+
+def utcnow() -> datetime:
+    """Naive UTC now, the timestamp convention of every state table."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What a list needs, computed in the warehouse."""
+
+    audience_rows: int
+    members: int
+    adds: int
+    removes: int
+    refresh: int
+    bad_hashes: int
+
+
+class State:
+    """Reads and writes the state tables through the warehouse module."""
+
+    def __init__(self, wh: Warehouse, schema: str) -> None:
+        self.wh = wh
+        self.schema = schema
+        self.s = quote_ident(schema)
+
+    def ensure(self) -> None:
+        self.wh.ensure_schema(self.schema)
+        for ddl in DDL:
+            self.wh.execute(ddl.format(s=self.s))
+
+    def exists(self) -> bool:
+        return self.wh.columns(self.schema, "runs") is not None
+
+    # ------------------------------------------------------------------ lists
+    def list_id(self, audience: Audience) -> int | None:
+        return self.wh.scalar(
+            f"select list_id from {self.s}.lists where audience = ? order by updated_at desc limit 1",
+            [audience.name],
+        )
+
+    def save_list(self, audience: Audience, list_id: int) -> None:
+        now = utcnow()
+        with self.wh.transaction():
+            self.wh.execute(f"delete from {self.s}.lists where audience = ?", [audience.name])
+            self.wh.execute(
+                f"insert into {self.s}.lists values (?, ?, ?, ?, ?, ?)",
+                [audience.name, list_id, audience.list_name, audience.role, now, now],
+            )
+
+    # ------------------------------------------------------------------ deltas
+    def _audience_sql(self, relation: str) -> str:
+        return f"select distinct email_sha256 from {relation} where email_sha256 is not null"
+
+    def _refresh_cutoff(self, audience: Audience) -> datetime | None:
+        """Members confirmed before this are re-added: Microsoft drops them when the
+        membership duration runs out, silently, so the sync refreshes them a margin early."""
+        days = audience.membership_duration_days
+        if days <= 0:
+            return None
+        margin = max(1.0, days * 0.2)
+        return utcnow() - timedelta(days=max(0.0, days - margin))
+
+    def delta(self, audience: Audience, relation: str, list_id: int | None) -> Delta:
+        """Counts of adds, removes and refreshes, computed where the data is."""
+        cutoff = self._refresh_cutoff(audience)
+        row = self.wh.fetch(
+            f"""
+            with audience as ({self._audience_sql(relation)}),
+            members as (
+                select email_sha256, confirmed_at from {self.s}.members where list_id = ?
+            )
+            select
+                (select count(*) from audience) as audience_rows,
+                (select count(*) from members) as members,
+                (select count(*) from audience a
+                    where not exists (select 1 from members m where m.email_sha256 = a.email_sha256)
+                ) as adds,
+                (select count(*) from members m
+                    where not exists (select 1 from audience a where a.email_sha256 = m.email_sha256)
+                ) as removes,
+                (select count(*) from members m
+                    where m.confirmed_at < ?
+                    and exists (select 1 from audience a where a.email_sha256 = m.email_sha256)
+                ) as refresh,
+                (select count(*) from {relation}
+                    where email_sha256 is null or not {self.wh.is_sha256_hex("email_sha256")}
+                ) as bad_hashes
+            """,
+            [list_id, cutoff],
+        ).row(0, named=True)
+        return Delta(**{k: int(v or 0) for k, v in row.items()})
+
+    def adds(self, audience: Audience, relation: str, list_id: int | None) -> pl.DataFrame:
+        """Hashes to add: in the audience and not confirmed, plus members due for a refresh."""
+        return self.wh.fetch(
+            f"""
+            with audience as ({self._audience_sql(relation)})
+            select a.email_sha256 from audience a
+            where not exists (
+                select 1 from {self.s}.members m
+                where m.list_id = ? and m.email_sha256 = a.email_sha256
+                and (? is null or m.confirmed_at >= ?)
+            )
+            order by a.email_sha256
+            """,
+            [list_id, self._refresh_cutoff(audience), self._refresh_cutoff(audience)],
+        )
+
+    def removes(self, relation: str, list_id: int | None) -> pl.DataFrame:
+        """Hashes to remove: confirmed members that left the audience."""
+        return self.wh.fetch(
+            f"""
+            with audience as ({self._audience_sql(relation)})
+            select m.email_sha256 from {self.s}.members m
+            where m.list_id = ?
+            and not exists (select 1 from audience a where a.email_sha256 = m.email_sha256)
+            order by m.email_sha256
+            """,
+            [list_id],
+        )
+
+    # ------------------------------------------------------------------ commits
+    def commit_upload(
+        self,
+        *,
+        run_id: str,
+        audience: Audience,
+        list_id: int,
+        action: str,
+        sent: pl.DataFrame,
+        rejected: pl.DataFrame,
+        request_id: str | None,
+    ) -> int:
+        """One upload's result, in one transaction: confirmed rows change `members`, rejected
+        rows go to `row_errors`, the run's counters move. Returns the confirmed count."""
+        now = utcnow()
+        confirmed = sent.join(rejected.select("email_sha256"), on="email_sha256", how="anti")
+        counter = "adds" if action == "Add" else "removes"
+        with (
+            self.wh.transaction(),
+            self.wh.frame("_confirmed", confirmed),
+            self.wh.frame("_rejected", rejected),
+        ):
+            self.wh.execute(
+                f"delete from {self.s}.members where list_id = ? "
+                "and email_sha256 in (select email_sha256 from _confirmed)",
+                [list_id],
+            )
+            if action == "Add":
+                self.wh.execute(
+                    f"insert into {self.s}.members select ?, email_sha256, ?, ? from _confirmed",
+                    [list_id, now, run_id],
+                )
+            self.wh.execute(
+                f"insert into {self.s}.row_errors select ?, ?, ?, ?, email_sha256, "
+                "error_code, error_message, ? from _rejected",
+                [run_id, audience.name, list_id, action, now],
+            )
+            self.wh.execute(
+                f"""update {self.s}.runs set
+                    sent_{counter} = sent_{counter} + ?,
+                    confirmed_{counter} = confirmed_{counter} + ?,
+                    rejected = rejected + ?,
+                    request_ids = concat_ws(',', request_ids, ?)
+                where run_id = ? and audience = ?""",
+                [sent.height, confirmed.height, rejected.height, request_id, run_id, audience.name],
+            )
+        return confirmed.height
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, run_id: str, audience: Audience, delta: Delta | None) -> None:
+        d = delta or Delta(0, 0, 0, 0, 0, 0)
+        self.wh.execute(
+            f"""insert into {self.s}.runs (run_id, audience, list_name, role, list_id, status,
+                started_at, audience_rows, members_before, planned_adds, planned_removes)
+            values (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)""",
+            [
+                run_id, audience.name, audience.list_name, audience.role, None, utcnow(),
+                d.audience_rows, d.members, d.adds + d.refresh, d.removes,
+            ],
+        )  # fmt: skip
+
+    def finish_run(
+        self,
+        run_id: str,
+        audience: Audience,
+        *,
+        status: str,
+        list_id: int | None,
+        guard: str | None = None,
+        message: str | None = None,
+    ) -> dict[str, Any]:
+        now = utcnow()
+        self.wh.execute(
+            f"""update {self.s}.runs set status = ?, list_id = ?, guard = ?, message = ?,
+                finished_at = ?, seconds = date_diff('microsecond', started_at, ?) / 1e6
+            where run_id = ? and audience = ?""",
+            [status, list_id, guard, message, now, now, run_id, audience.name],
+        )
+        return self.wh.fetch(
+            f"select * from {self.s}.runs where run_id = ? and audience = ?",
+            [run_id, audience.name],
+        ).row(0, named=True)
+
+    def abandon_running(self) -> int:
+        """Runs left 'running' by a killed process are marked so; their work is redone."""
+        n = self.wh.scalar(f"select count(*) from {self.s}.runs where status = 'running'")
+        self.wh.execute(f"update {self.s}.runs set status = 'interrupted' where status = 'running'")
+        return int(n or 0)
+
+    # ------------------------------------------------------------------ status
+    def status(self, audiences: list[Audience], history: int) -> list[dict[str, Any]]:
+        """Per audience: its list, confirmed members, recent runs and pending row errors."""
+        out = []
+        for a in audiences:
+            list_id = self.list_id(a)
+            members = self.wh.scalar(
+                f"select count(*) from {self.s}.members where list_id = ?", [list_id]
+            )
+            runs = self.wh.fetch(
+                f"""select run_id, status, started_at, seconds, planned_adds, planned_removes,
+                    confirmed_adds, confirmed_removes, rejected, guard, message
+                from {self.s}.runs where audience = ? order by started_at desc limit ?""",
+                [a.name, history],
+            )
+            errors = self.wh.fetch(
+                f"""select error_code, any_value(error_message) as error_message, count(*) as n
+                from {self.s}.row_errors
+                where audience = ? and run_id = (
+                    select run_id from {self.s}.runs where audience = ?
+                    and status not in ('running', 'interrupted')
+                    order by started_at desc limit 1)
+                group by error_code order by n desc""",
+                [a.name, a.name],
+            )
+            out.append(
+                {
+                    "audience": a.name,
+                    "list_name": a.list_name,
+                    "role": a.role,
+                    "list_id": list_id,
+                    "members": int(members or 0),
+                    "runs": runs.to_dicts(),
+                    "pending_row_errors": errors.to_dicts(),
+                }
+            )
+        return out
+
+    # ------------------------------------------------------------------ OAuth
+    @staticmethod
+    def fingerprint(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def refresh_token(self, env_token: str | None) -> str | None:
+        """The rotated refresh token saved by an earlier run, unless the environment now
+        holds a different token than the one it descended from (an operator re-authorised)."""
+        row = self.wh.fetch(
+            f"select refresh_token, source_fingerprint from {self.s}.oauth_tokens "
+            "where name = 'bing' order by updated_at desc limit 1"
+        )
+        if row.is_empty():
+            return None
+        token, source = row.row(0)
+        if env_token and self.fingerprint(env_token) != source:
+            return None
+        return token
+
+    def save_refresh_token(self, token: str, env_token: str | None) -> None:
+        """Persist Microsoft's rotated refresh token (the old one stops working)."""
+        source = self.fingerprint(env_token or "")
+        with self.wh.transaction():
+            self.wh.execute(f"delete from {self.s}.oauth_tokens where name = 'bing'")
+            self.wh.execute(
+                f"insert into {self.s}.oauth_tokens values ('bing', ?, ?, ?)",
+                [token, source, utcnow()],
+            )
