@@ -1,0 +1,182 @@
+"""`sync run / plan / status` end to end: real CLI, real DuckDB, real bingads SDK, stand-in Bing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sync.standin import StandIn
+from tests.dbt_project import Build
+from tests.sync_harness import (
+    TOKEN,
+    audience_hashes,
+    env_without,
+    no_identifiers,
+    run_sync,
+    sql,
+    state_members,
+    sync_env,
+)
+
+AUDIENCES = (
+    "audience_recent_purchaser_0_7d",
+    "audience_cart_abandon_high_aov_0_1d",
+    "audience_cart_abandon_0_1d",
+    "audience_purchased_once_21_45d",
+    "audience_lapsed_90d_plus",
+    "audience_ltv_high",
+)
+NEW_HASH = "ab" * 32
+
+
+@pytest.fixture
+def bing() -> Iterator[StandIn]:
+    with StandIn(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def env(warehouse: Build, bing: StandIn, tmp_path: Path) -> dict[str, str]:
+    return sync_env(warehouse, bing.url, str(tmp_path / "work"))
+
+
+def assert_lists_equal_tables(build: Build, bing: StandIn, result_lists: dict) -> None:
+    """The invariant: Bing's membership = the audience table = the sync's state, per list."""
+    remote = bing.lists()
+    for audience in AUDIENCES:
+        list_id = result_lists[audience]["list_id"]
+        table = audience_hashes(build, audience)
+        assert remote[list_id]["members"] == table, audience
+        assert state_members(build, list_id) == table, audience
+
+
+def test_first_run_creates_every_list_and_adds_every_member(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    result = run_sync(warehouse, env, "run")
+    assert result.exit_code == 0, result.stderr
+    lists = result.lists()
+    assert set(lists) == set(AUDIENCES)
+    names = {v["name"] for v in bing.lists().values()}
+    assert "CIO__Suppress__Purchased_0-7d" in names and len(names) == 6
+    assert all(v["membership_duration"] == -1 for v in bing.lists().values())
+    assert_lists_equal_tables(warehouse, bing, lists)
+    assert lists["audience_recent_purchaser_0_7d"]["confirmed_adds"] == 9
+    assert no_identifiers(result.stderr)
+
+
+def test_second_run_sends_nothing(warehouse: Build, bing: StandIn, env: dict[str, str]) -> None:
+    assert run_sync(warehouse, env, "run").exit_code == 0
+    bing.clear_calls()
+    again = run_sync(warehouse, env, "run")
+    assert again.exit_code == 0
+    assert bing.calls == []  # not even a lookup: nothing to do, so Microsoft is not called
+    assert all(v["sent_adds"] == 0 and v["sent_removes"] == 0 for v in again.lists().values())
+
+
+def test_changed_audiences_converge_with_adds_and_removes(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    first = run_sync(warehouse, env, "run")
+    assert first.exit_code == 0
+    # the next build: one person leaves the suppression list, a new one enters high LTV
+    gone = sorted(audience_hashes(warehouse, "audience_recent_purchaser_0_7d"))[0]
+    sql(warehouse, "delete from audience_recent_purchaser_0_7d where email_sha256 = ?", [gone])
+    sql(
+        warehouse,
+        "insert into audience_ltv_high values (?, 'new', 'high', timestamp '2026-11-28 12:00')",
+        [NEW_HASH],
+    )
+    plan = run_sync(warehouse, env, "plan")
+    assert plan.exit_code == 0
+    planned = plan.lists()
+    assert (
+        planned["audience_recent_purchaser_0_7d"]["removes"],
+        planned["audience_recent_purchaser_0_7d"]["adds"],
+    ) == (1, 0)
+    assert (planned["audience_ltv_high"]["adds"], planned["audience_ltv_high"]["removes"]) == (1, 0)
+    assert planned["audience_ltv_high"]["members"] == 4
+
+    second = run_sync(warehouse, env, "run")
+    assert second.exit_code == 0, second.stderr
+    lists = second.lists()
+    assert lists["audience_recent_purchaser_0_7d"]["confirmed_removes"] == 1
+    assert lists["audience_ltv_high"]["confirmed_adds"] == 1
+    assert sum(v["sent_adds"] + v["sent_removes"] for v in lists.values()) == 2
+    assert_lists_equal_tables(warehouse, bing, lists)
+
+
+def test_rejected_rows_are_recorded_exit_2_and_retried(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    victim = sorted(audience_hashes(warehouse, "audience_ltv_high"))[0]
+    bing.inject("reject_rows", hashes=[victim], code=8004, count=1)
+    first = run_sync(warehouse, env, "run")
+    assert first.exit_code == 2
+    ltv = first.lists()["audience_ltv_high"]
+    assert ltv["status"] == "partial" and ltv["rejected"] == 1
+    assert ltv["rejected_by_code"] == {"8004": 1}
+    assert victim not in bing.lists()[ltv["list_id"]]["members"]
+    assert victim not in state_members(warehouse, ltv["list_id"])
+    errors = sql(warehouse, "select email_sha256, error_code, action from sync_state.row_errors")
+    assert errors == [(victim, 8004, "Add")]
+    assert no_identifiers(first.stderr)
+
+    status = run_sync(warehouse, env, "status")
+    pending = {s["audience"]: s["pending_row_errors"] for s in status.doc["lists"]}
+    assert pending["audience_ltv_high"][0]["error_code"] == 8004
+    assert pending["audience_ltv_high"][0]["n"] == 1
+
+    retry = run_sync(warehouse, env, "run")  # the fault fired once: the retry goes through
+    assert retry.exit_code == 0
+    assert retry.lists()["audience_ltv_high"]["confirmed_adds"] == 1
+    assert_lists_equal_tables(warehouse, bing, retry.lists())
+
+
+def test_plan_shows_counts_and_verdicts_and_sends_nothing(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    plan = run_sync(
+        warehouse, env_without(env, "BING_DEVELOPER_TOKEN", "BING_ACCESS_TOKEN"), "plan"
+    )
+    assert plan.exit_code == 0  # plan needs no credentials
+    lists = plan.lists()
+    assert lists["audience_cart_abandon_0_1d"] == lists["audience_cart_abandon_0_1d"] | {
+        "members": 0, "adds": 4, "removes": 0, "verdict": "ok", "reasons": [], "list_id": None,
+    }  # fmt: skip
+    assert bing.calls == [] and bing.lists() == {}
+
+
+def test_exclusion_lists_are_synced_before_target_lists(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    result = run_sync(warehouse, env, "run")
+    assert result.exit_code == 0
+    order = [
+        a for (a,) in sql(warehouse, "select audience from sync_state.runs order by started_at")
+    ]
+    assert order[0] == "audience_recent_purchaser_0_7d"
+    assert [item["role"] for item in result.doc["lists"]] == ["exclude"] + ["target"] * 5
+
+
+def test_select_runs_only_the_named_lists(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    result = run_sync(
+        warehouse, env, "run", "--select", "ltv_high", "-s", "CIO__Lapsed_90d-plus__NoPurchase"
+    )
+    assert result.exit_code == 0
+    assert set(result.lists()) == {"audience_ltv_high", "audience_lapsed_90d_plus"}
+    assert len(bing.lists()) == 2
+
+
+def test_an_existing_list_of_the_same_name_is_reused(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    existing = bing.add_list("CIO__LTV_High__NoOtherState")
+    result = run_sync(warehouse, env, "run", "-s", "ltv_high")
+    assert result.exit_code == 0
+    assert result.lists()["audience_ltv_high"]["list_id"] == existing
+    assert len(bing.lists()) == 1
