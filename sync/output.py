@@ -58,7 +58,11 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def _n(value: Any) -> str:
-    return "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 VERDICT_COLOURS = {"ok": "green", "in_sync": "green", "partial": "yellow", "refused": "yellow"}
