@@ -168,6 +168,9 @@ def plan(as_json: bool, allow_empty: bool, max_remove_share: float | None, **kw:
               "(Microsoft: 4M rows / 100 MB per file; sandbox: 20k).")  # fmt: skip
 @click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
               help="Tries per Microsoft call before a transient fault fails the list.")  # fmt: skip
+@click.option("--retry-max-delay", type=click.FloatRange(0, 600), default=30, show_default=True,
+              metavar="SECONDS", help="Cap of the exponential backoff (with jitter) between "
+              "tries; throttling (117, 4204) waits this long.")  # fmt: skip
 @handle_errors
 def run(
     as_json: bool,
@@ -175,6 +178,7 @@ def run(
     max_remove_share: float | None,
     max_rows_per_file: int,
     max_attempts: int,
+    retry_max_delay: float,
     **kw: Any,
 ) -> None:
     """Make each Bing list hold exactly its audience table's hashes, sending only deltas.
@@ -194,14 +198,10 @@ def run(
     rejected some rows (recorded in row_errors, retried next run).
     """
     from sync.bing import Bing, BingSettings, RetryPolicy
-    from sync.bing import ConfigError as BingConfigError
     from sync.runner import Runner, exit_code, new_run_id, private_workdir
 
     started = time.monotonic()
-    try:
-        settings = BingSettings.from_env()
-    except BingConfigError as exc:
-        raise ConfigError(str(exc)) from exc
+    settings = BingSettings.from_env()
     ctx = Context(kw)
     run_id = new_run_id()
     with ctx.wh, private_workdir(run_id) as workdir:
@@ -222,7 +222,11 @@ def run(
                 workdir,
                 on_refresh_token=lambda t: ctx.state.save_refresh_token(t, settings.refresh_token),
                 refresh_token_override=stored,
-                retry=RetryPolicy(max_attempts=max_attempts),
+                retry=RetryPolicy(
+                    max_attempts=max_attempts,
+                    base_delay=min(1.0, retry_max_delay),
+                    max_delay=retry_max_delay,
+                ),
                 max_rows_per_file=max_rows_per_file,
                 poll_interval_ms=int(poll) if poll else None,
             )

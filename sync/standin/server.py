@@ -1,0 +1,885 @@
+"""A loopback stand-in for Microsoft Advertising's Bulk v13 service (Customer Match only).
+
+The real ``bingads`` SDK talks to it unchanged: point ``BulkServiceManager(..., location=URL)``
+(or ``BING_BULK_SERVICE_URL``) at :attr:`StandIn.url`. It serves
+
+* SOAP 1.1: ``GetBulkUploadUrl``, ``GetBulkUploadStatus``, ``DownloadCampaignsByAccountIds``,
+  ``GetBulkDownloadStatus`` and ``UploadEntityRecords``;
+* the file upload (multipart/form-data POST, field ``file``, a zip of the CSV) and the result /
+  download files (zip over HTTP GET) at URLs it hands out itself;
+* a control API under ``/_standin/`` (lists, faults, reset, calls) for tests in other processes.
+
+Customer lists and their members live in memory (optionally mirrored to a JSON state file).
+Faults can be injected on request; see :meth:`StandIn.inject`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+import socket
+import struct
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from . import bulkcsv, soap
+from .bulkcsv import BulkFileError, ListRecord, Rules
+
+log = logging.getLogger("sync.standin")
+
+SERVICE_PATH = "/Api/Advertiser/CampaignManagement/v13/BulkService.svc"
+UPLOAD_PREFIX = "/_bulk/upload/"
+FILE_PREFIX = "/_bulk/files/"
+CONTROL_PREFIX = "/_standin/"
+
+#: Operation names used by ``.calls`` and by the ``operation`` filter of faults.
+UPLOAD_FILE = "UploadFile"
+DOWNLOAD_FILE = "DownloadFile"
+OPERATIONS = (*soap.OPERATIONS, UPLOAD_FILE, DOWNLOAD_FILE)
+
+FAULT_KINDS = (
+    "http_error",  # status: int = 500 -> plain HTTP error, no SOAP body
+    "reset",  # close the socket without a reply
+    "delay",  # seconds: float -> answer late
+    "throttle",  # code: 117 (GetBulkUploadStatus) | 4204 (GetBulkUploadUrl) -> SOAP fault
+    "upload_failed",  # the next upload's status comes back Failed; nothing is applied
+    "reject_rows",  # hashes: [str], code: int = 8004 -> per-row errors in the result file
+    "terms_not_accepted",  # list_ids: [int] | None -> 8003 on Customer List rows
+    "pending",  # polls: int -> the next upload stays InProgress for that many status polls
+    "global_delay",  # seconds: float -> delay every request from now on (not counted)
+)
+
+_THROTTLE_DEFAULT_OPERATION = {117: "GetBulkUploadStatus", 4204: "GetBulkUploadUrl"}
+_FIRST_LIST_ID = 810_000_001
+_MAX_FILES = 500
+_MAX_REQUESTS = 5_000
+_DEFAULT_ACCOUNT_ID = 180_000_001
+_DEFAULT_CUSTOMER_ID = 250_000_001
+
+
+@dataclass
+class Fault:
+    id: int
+    kind: str
+    count: int | None  # remaining firings; None = until cleared
+    operation: str | None  # None = any operation
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "count": self.count,
+            "operation": self.operation,
+            **self.params,
+        }
+
+
+@dataclass
+class _Upload:
+    request_id: str
+    response_mode: str
+    status: str = "PendingFileUpload"
+    result_token: str | None = None
+    errors: list[soap.OperationError] | None = None
+    pending_polls: int = 0
+
+
+@dataclass
+class _Download:
+    request_id: str
+    token: str
+
+
+class StandIn:
+    """The stand-in server. Use as a context manager or call :meth:`start` / :meth:`stop`.
+
+    >>> with StandIn() as bing:                      # doctest: +SKIP
+    ...     os.environ["BING_BULK_SERVICE_URL"] = bing.url
+    ...     bing.inject(kind="http_error", status=503, count=2)
+    ...     ...                                      # run the sync
+    ...     assert bing.lists()[list_id]["members"] == expected
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        delay: float = 0.0,
+        state_file: str | os.PathLike[str] | None = None,
+        account_id: int = _DEFAULT_ACCOUNT_ID,
+        customer_id: int = _DEFAULT_CUSTOMER_ID,
+    ):
+        self.host = host
+        self.port = port
+        self.token = token
+        self.account_id = account_id
+        self.customer_id = customer_id
+        self._delay = float(delay)
+        self._state_file = Path(state_file) if state_file else None
+        self._lock = threading.RLock()
+        self._lists: dict[int, ListRecord] = {}
+        self._next_id = _FIRST_LIST_ID
+        self._faults: list[Fault] = []
+        self._fault_ids = itertools.count(1)
+        self._calls: list[str] = []
+        self._uploads: dict[str, _Upload] = {}
+        self._downloads: dict[str, _Download] = {}
+        self._files: dict[str, bytes] = {}
+        self._refresh_counter = itertools.count(1)
+        #: Form fields of requests to the test OAuth endpoint (see :meth:`refresh_url`).
+        self.oauth_requests: list[dict[str, str]] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        if self._state_file is not None and self._state_file.exists():
+            self._load_state()
+
+    # ---------------------------------------------------------------------------------------
+    # Lifecycle
+
+    def start(self) -> StandIn:
+        if self._server is not None:
+            return self
+        server = _Server((self.host, self.port), _Handler)
+        server.standin = self
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="bing-standin", kwargs={"poll_interval": 0.1}
+        )
+        self._thread.daemon = True
+        self._thread.start()
+        log.info("Bing stand-in listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        log.info("Bing stand-in stopped")
+
+    def __enter__(self) -> StandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        host = self.host if self.host not in ("0.0.0.0", "", "::") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The Bulk service endpoint: the value for ``BING_BULK_SERVICE_URL``."""
+        return self.base_url + SERVICE_PATH
+
+    # ---------------------------------------------------------------------------------------
+    # Inspection and control (Python API; the HTTP control API maps onto these)
+
+    def lists(self) -> dict[int, dict[str, Any]]:
+        """``{list_id: {"name", "membership_duration", "description", "scope", "members"}}``.
+
+        ``members`` is a ``set`` of hashes; everything is a copy.
+        """
+        with self._lock:
+            return {
+                list_id: {
+                    "name": r.name,
+                    "membership_duration": r.membership_duration,
+                    "description": r.description,
+                    "scope": r.scope,
+                    "members": set(r.members),
+                }
+                for list_id, r in sorted(self._lists.items())
+            }
+
+    def add_list(
+        self,
+        name: str,
+        membership_duration: int | None = -1,
+        members: Iterable[str] = (),
+        list_id: int | None = None,
+        description: str = "",
+    ) -> int:
+        """Create a list directly (as if made in the Microsoft Advertising UI); returns its id."""
+        with self._lock:
+            if list_id is None:
+                list_id = self._new_id()
+            elif list_id in self._lists:
+                raise ValueError("a list with this id already exists")
+            else:
+                self._next_id = max(self._next_id, list_id + 1)
+            self._lists[list_id] = ListRecord(
+                list_id=list_id,
+                name=name,
+                description=description,
+                membership_duration=membership_duration,
+                members=set(members),
+                modified=bulkcsv.now_text(),
+            )
+            self._persist()
+        return list_id
+
+    @property
+    def calls(self) -> list[str]:
+        """Operation names in the order received (SOAP operations, UploadFile, DownloadFile).
+
+        Requests that hit an injected fault are logged too, so retries can be counted.
+        """
+        with self._lock:
+            return list(self._calls)
+
+    def clear_calls(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def faults(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f.to_json() for f in self._faults]
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def set_delay(self, seconds: float) -> None:
+        """Delay every request by ``seconds`` (0 turns it off)."""
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        with self._lock:
+            self._delay = float(seconds)
+
+    def reset(self) -> None:
+        """Forget lists, members, faults, calls, pending requests and the global delay."""
+        with self._lock:
+            self._lists.clear()
+            self._next_id = _FIRST_LIST_ID
+            self._faults.clear()
+            self._calls.clear()
+            self._uploads.clear()
+            self._downloads.clear()
+            self._files.clear()
+            self._delay = 0.0
+            self._persist()
+
+    def inject(
+        self,
+        kind: str,
+        count: int | None = 1,
+        operation: str | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Arm a fault; returns it as a dict (with its ``id``).
+
+        ``count`` is how many times it fires (``None``: until :meth:`clear_faults`);
+        ``operation`` limits it to one of :data:`OPERATIONS` (``None``: any; for ``throttle``
+        ``None`` means the operation Microsoft throttles with that code, ``"*"`` any).
+        ``upload_failed`` and ``pending`` act on file uploads (``UploadFile``);
+        ``reject_rows`` and ``terms_not_accepted`` on ``UploadFile`` and
+        ``UploadEntityRecords``.
+
+        Kinds and their parameters:
+
+        - ``http_error``: ``status`` (default 500) - a plain HTTP error without SOAP body.
+        - ``reset``: the connection is closed without a reply.
+        - ``delay``: ``seconds`` - the reply comes that much later.
+        - ``throttle``: ``code`` 117 (CallRateExceeded, default on GetBulkUploadStatus) or
+          4204 (BulkServiceNoMoreCallsPermittedForTheTimePeriod, default on GetBulkUploadUrl).
+        - ``upload_failed``: the next uploaded file is not applied; its status is ``Failed``.
+        - ``reject_rows``: ``hashes`` (list), ``code`` (default 8004) - those Customer List Item
+          rows fail with that code; fires once per upload that contains any of them.
+        - ``terms_not_accepted``: ``list_ids`` (optional) - Customer List rows (and their
+          items) fail with 8003 CustomerListTermsAndConditionsNotAccepted; fires per upload.
+        - ``pending``: ``polls`` - the next upload reports InProgress that many times.
+        - ``global_delay``: ``seconds`` - same as :meth:`set_delay` (count is ignored).
+        """
+        fault = self._make_fault(kind, count, operation, params)
+        if fault is None:
+            return {"kind": "global_delay", "seconds": self._delay}
+        with self._lock:
+            self._faults.append(fault)
+        log.info("fault armed: %s x%s", fault.kind, "inf" if fault.count is None else fault.count)
+        return fault.to_json()
+
+    def refresh_url(self) -> str:
+        """A token endpoint the SDK's OAuth refresh can be pointed at in tests."""
+        return self.base_url + CONTROL_PREFIX + "oauth/token"
+
+    # ---------------------------------------------------------------------------------------
+    # Internals: faults
+
+    def _make_fault(
+        self, kind: str, count: int | None, operation: str | None, params: dict[str, Any]
+    ) -> Fault | None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
+        if count is not None and (not isinstance(count, int) or count < 1):
+            raise ValueError("count must be a positive integer or None")
+        if operation not in (None, "*") and operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}; expected one of {OPERATIONS}")
+        clean: dict[str, Any] = {}
+        if kind == "http_error":
+            status = int(params.pop("status", 500))
+            if not 400 <= status <= 599:
+                raise ValueError("status must be an HTTP error status (400-599)")
+            clean["status"] = status
+        elif kind in ("delay", "global_delay"):
+            seconds = float(params.pop("seconds", params.pop("delay", 0)))
+            if seconds < 0:
+                raise ValueError("seconds must be >= 0")
+            if kind == "global_delay":
+                self.set_delay(seconds)
+                return None
+            clean["seconds"] = seconds
+        elif kind == "throttle":
+            code = int(params.pop("code", 117))
+            if code not in _THROTTLE_DEFAULT_OPERATION:
+                raise ValueError("throttle code must be 117 or 4204")
+            clean["code"] = code
+            if operation is None:
+                operation = _THROTTLE_DEFAULT_OPERATION[code]
+        elif kind == "reject_rows":
+            hashes = params.pop("hashes", None)
+            if isinstance(hashes, str) or not hashes:
+                raise ValueError("reject_rows needs hashes=[...]")
+            clean["hashes"] = sorted({str(h) for h in hashes})
+            clean["code"] = int(params.pop("code", 8004))
+            clean["error"] = str(params.pop("error", bulkcsv.error_name(clean["code"])))
+        elif kind == "terms_not_accepted":
+            list_ids = params.pop("list_ids", None)
+            clean["list_ids"] = None if list_ids is None else sorted(int(i) for i in list_ids)
+        elif kind == "pending":
+            polls = int(params.pop("polls", 1))
+            if polls < 1:
+                raise ValueError("polls must be >= 1")
+            clean["polls"] = polls
+        if params:
+            raise ValueError(f"unexpected parameters for {kind}: {sorted(params)}")
+        if operation == "*":
+            operation = None
+        return Fault(next(self._fault_ids), kind, count, operation, clean)
+
+    def _consume(self, fault: Fault) -> None:
+        if fault.count is not None:
+            fault.count -= 1
+            if fault.count <= 0 and fault in self._faults:
+                self._faults.remove(fault)
+
+    def _take(self, kind: str, operation: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.kind == kind and fault.operation in (None, operation):
+                    self._consume(fault)
+                    return fault
+        return None
+
+    def _preflight(self, handler: _Handler, operation: str) -> bool:
+        """Log the call and apply delay / reset / HTTP error faults. False: request handled."""
+        with self._lock:
+            self._calls.append(operation)
+            delay = self._delay
+        fault = self._take("delay", operation)
+        if fault is not None:
+            delay += fault.params["seconds"]
+        if delay > 0:
+            time.sleep(delay)
+        if self._take("reset", operation) is not None:
+            log.info("%s: connection reset (injected)", operation)
+            handler.reset_connection()
+            return False
+        fault = self._take("http_error", operation)
+        if fault is not None:
+            status = fault.params["status"]
+            log.info("%s: HTTP %d (injected)", operation, status)
+            handler.send(status, b"Service Unavailable", "text/plain; charset=utf-8")
+            return False
+        return True
+
+    # ---------------------------------------------------------------------------------------
+    # Internals: state
+
+    def _new_id(self) -> int:
+        with self._lock:
+            list_id = self._next_id
+            self._next_id += 1
+            return list_id
+
+    def _persist(self) -> None:
+        if self._state_file is None:
+            return
+        with self._lock:
+            data = {
+                "version": 1,
+                "next_id": self._next_id,
+                "lists": {str(i): r.to_json() for i, r in sorted(self._lists.items())},
+            }
+            target = self._state_file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=target.name + ".", dir=target.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(data, fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+
+    def _load_state(self) -> None:
+        assert self._state_file is not None
+        data = json.loads(self._state_file.read_text(encoding="utf-8"))
+        self._lists = {
+            int(i): ListRecord.from_json(int(i), rec) for i, rec in data.get("lists", {}).items()
+        }
+        self._next_id = max(
+            int(data.get("next_id", _FIRST_LIST_ID)), max(self._lists, default=0) + 1
+        )
+
+    def _register_file(self, data: bytes) -> str:
+        token = uuid.uuid4().hex
+        with self._lock:
+            self._files[token] = data
+            # Microsoft's result URLs expire; keep memory bounded on long demo runs.
+            while len(self._files) > _MAX_FILES:
+                del self._files[next(iter(self._files))]
+            while len(self._uploads) > _MAX_REQUESTS:
+                del self._uploads[next(iter(self._uploads))]
+            while len(self._downloads) > _MAX_REQUESTS:
+                del self._downloads[next(iter(self._downloads))]
+        return token
+
+    def _file_url(self, handler: _Handler, token: str) -> str:
+        return handler.origin(self) + FILE_PREFIX + token
+
+    # ---------------------------------------------------------------------------------------
+    # Internals: SOAP operations
+
+    def handle_soap(self, handler: _Handler, body: bytes) -> None:
+        try:
+            request = soap.parse_request(body, handler.headers.get("SOAPAction"))
+        except soap.SoapRequestError as exc:
+            handler.send(400, str(exc).encode(), "text/plain; charset=utf-8")
+            return
+        operation = request.operation
+        if not self._preflight(handler, operation):
+            return
+        tracking_id = str(uuid.uuid4())
+        if self.token is not None and request.headers.get("AuthenticationToken") != self.token:
+            log.info("%s: invalid credentials (105)", operation)
+            handler.send_xml(
+                500,
+                soap.adapi_fault(105, "InvalidCredentials", soap.MESSAGES[105], tracking_id),
+            )
+            return
+        fault = self._take("throttle", operation)
+        if fault is not None:
+            code = fault.params["code"]
+            log.info("%s: throttled (%d, injected)", operation, code)
+            make = soap.adapi_fault if code == 117 else soap.api_fault
+            handler.send_xml(
+                500, make(code, bulkcsv.error_name(code), soap.MESSAGES[code], tracking_id)
+            )
+            return
+        method = getattr(self, "_op_" + operation, None)
+        if method is None:
+            handler.send_xml(
+                500,
+                soap.api_fault(0, "InternalError", "Operation not supported", tracking_id),
+            )
+            return
+        handler.send_xml(200, method(handler, request, tracking_id))
+
+    def _op_GetBulkUploadUrl(self, handler, request, tracking_id) -> bytes:
+        request_id = uuid.uuid4().hex
+        mode = request.value("ResponseMode") or "ErrorsOnly"
+        with self._lock:
+            self._uploads[request_id] = _Upload(request_id, mode)
+        url = handler.origin(self) + UPLOAD_PREFIX + request_id
+        return soap.response(
+            "GetBulkUploadUrl", tracking_id, [("RequestId", request_id), ("UploadUrl", url)]
+        )
+
+    def _op_GetBulkUploadStatus(self, handler, request, tracking_id) -> bytes:
+        request_id = request.value("RequestId") or ""
+        with self._lock:
+            upload = self._uploads.get(request_id)
+            if upload is None:
+                return soap.api_fault(
+                    0, "BulkServiceInvalidRequestId", "The request id is not valid.", tracking_id
+                )
+            status, token, errors = upload.status, upload.result_token, upload.errors
+            if status in ("Completed", "CompletedWithErrors") and upload.pending_polls > 0:
+                upload.pending_polls -= 1
+                status, token = "InProgress", None
+        percent = 100 if status in ("Completed", "CompletedWithErrors") else 0
+        if status == "InProgress":
+            percent = 50
+        url = self._file_url(handler, token) if token else None
+        return soap.status_response(
+            "GetBulkUploadStatus", tracking_id, status, percent, url, errors
+        )
+
+    def _op_DownloadCampaignsByAccountIds(self, handler, request, tracking_id) -> bytes:
+        entities = set(request.values.get("DownloadEntity", []))
+        with self._lock:
+            data = bulkcsv.download_csv(
+                self.account_id,
+                self.customer_id,
+                list(self._lists.values()),
+                include_lists="CustomerLists" in entities,
+            )
+            request_id = uuid.uuid4().hex
+            token = self._register_file(bulkcsv.zip_bytes(f"Download-{request_id}.csv", data))
+            self._downloads[request_id] = _Download(request_id, token)
+        return soap.response(
+            "DownloadCampaignsByAccountIds", tracking_id, [("DownloadRequestId", request_id)]
+        )
+
+    def _op_GetBulkDownloadStatus(self, handler, request, tracking_id) -> bytes:
+        request_id = request.value("RequestId") or ""
+        with self._lock:
+            download = self._downloads.get(request_id)
+        if download is None:
+            return soap.api_fault(
+                0, "BulkServiceInvalidRequestId", "The request id is not valid.", tracking_id
+            )
+        return soap.status_response(
+            "GetBulkDownloadStatus",
+            tracking_id,
+            "Completed",
+            100,
+            self._file_url(handler, download.token),
+        )
+
+    def _op_UploadEntityRecords(self, handler, request, tracking_id) -> bytes:
+        records = request.values.get("string", [])
+        mode = request.value("ResponseMode") or "ErrorsOnly"
+        try:
+            header, rows = bulkcsv.parse_rows(records)
+            result = self._apply(header, rows, mode, "UploadEntityRecords")
+        except BulkFileError as exc:
+            return soap.api_fault(0, "InternalError", str(exc), tracking_id)
+        return soap.upload_entity_records_response(
+            tracking_id, bulkcsv.result_lines(result.result_csv), uuid.uuid4().hex, "Completed"
+        )
+
+    # ---------------------------------------------------------------------------------------
+    # Internals: upload / download of files
+
+    def _apply(
+        self, header: list[str], rows: list[list[str]], mode: str, operation: str
+    ) -> bulkcsv.UploadResult:
+        with self._lock:
+            rules = Rules()
+            armed = [f for f in self._faults if f.operation in (None, operation)]
+            reject_faults = [f for f in armed if f.kind == "reject_rows"]
+            for fault in reversed(reject_faults):  # earlier faults win
+                for h in fault.params["hashes"]:
+                    rules.reject[h] = (fault.params["code"], fault.params["error"])
+            terms_faults = [f for f in armed if f.kind == "terms_not_accepted"]
+            for fault in terms_faults:
+                if fault.params["list_ids"] is None:
+                    rules.terms_everywhere = True
+                else:
+                    rules.terms_not_accepted = (rules.terms_not_accepted or set()) | set(
+                        fault.params["list_ids"]
+                    )
+            result = bulkcsv.apply_upload(
+                header,
+                rows,
+                self._lists,
+                self._new_id,
+                rules,
+                errors_only=(mode != "ErrorsAndResults"),
+            )
+            for fault in reject_faults:
+                if result.rejected.intersection(fault.params["hashes"]):
+                    self._consume(fault)
+            if result.terms_hit:
+                for fault in terms_faults:
+                    self._consume(fault)
+            if result.changed:
+                self._persist()
+        return result
+
+    def handle_upload(self, handler: _Handler, request_id: str, body: bytes) -> None:
+        if not self._preflight(handler, UPLOAD_FILE):
+            return
+        if self.token is not None and handler.headers.get("AuthenticationToken") != self.token:
+            handler.send_json(401, {"Code": 105, "ErrorCode": "InvalidCredentials"})
+            return
+        with self._lock:
+            upload = self._uploads.get(request_id)
+            if upload is None:
+                handler.send_json(404, {"Message": "Unknown upload URL."})
+                return
+            if upload.status != "PendingFileUpload":
+                handler.send_json(
+                    400,
+                    {
+                        "RequestId": request_id,
+                        "Code": 3224,
+                        "ErrorCode": "BulkServiceUrlAlreadyUsedForUpload",
+                        "Message": "The URL has already been used for file upload.",
+                    },
+                )
+                return
+            upload.status = "FileUploaded"
+        payload = _multipart_file(handler.headers.get("Content-Type", ""), body)
+        if payload is None:
+            with self._lock:
+                upload.status = "PendingFileUpload"
+            handler.send_json(400, {"Message": "multipart/form-data with a 'file' part expected"})
+            return
+        if self._take("upload_failed", UPLOAD_FILE) is not None:
+            log.info("upload will report Failed (injected)")
+            with self._lock:
+                upload.status = "Failed"
+                upload.errors = [soap.OperationError(0, "InternalError", soap.MESSAGES[0])]
+            handler.send(200, b"", "text/plain")
+            return
+        pending = self._take("pending", UPLOAD_FILE)
+        try:
+            header, rows = bulkcsv.parse_csv_bytes(bulkcsv.unzip_upload(payload))
+            result = self._apply(header, rows, upload.response_mode, UPLOAD_FILE)
+        except BulkFileError as exc:
+            log.info("upload rejected: %s", exc)
+            with self._lock:
+                upload.status = "Failed"
+                upload.errors = [soap.OperationError(0, "InternalError", str(exc))]
+            handler.send(200, b"", "text/plain")
+            return
+        token = self._register_file(
+            bulkcsv.zip_bytes(f"BulkUpload-{request_id}-Results.csv", result.result_csv)
+        )
+        with self._lock:
+            upload.result_token = token
+            upload.status = "CompletedWithErrors" if result.has_errors else "Completed"
+            upload.pending_polls = pending.params["polls"] if pending else 0
+        log.info(
+            "upload processed: %d rows, %s", result.rows, "errors" if result.has_errors else "ok"
+        )
+        handler.send(200, b"", "text/plain")
+
+    def handle_file(self, handler: _Handler, token: str) -> None:
+        if not self._preflight(handler, DOWNLOAD_FILE):
+            return
+        with self._lock:
+            data = self._files.get(token)
+        if data is None:
+            handler.send(404, b"Not found", "text/plain")
+            return
+        handler.send(200, data, "application/zip")
+
+    # ---------------------------------------------------------------------------------------
+    # Internals: control API
+
+    def handle_control(self, handler: _Handler, method: str, path: str, body: bytes) -> None:
+        route = path[len(CONTROL_PREFIX) :].strip("/")
+        if route == "oauth/token" and method == "POST":
+            self._oauth_token(handler, body)
+            return
+        try:
+            payload = json.loads(body) if body.strip() else None
+        except ValueError:
+            handler.send_json(400, {"error": "body is not JSON"})
+            return
+        try:
+            if route == "lists" and method == "GET":
+                lists = self.lists()
+                handler.send_json(
+                    200,
+                    {
+                        "lists": {
+                            str(i): {**rec, "members": sorted(rec["members"])}
+                            for i, rec in lists.items()
+                        }
+                    },
+                )
+            elif route == "lists" and method == "POST":
+                payload = payload or {}
+                list_id = self.add_list(
+                    name=payload["name"],
+                    membership_duration=payload.get("membership_duration", -1),
+                    members=payload.get("members", ()),
+                    list_id=payload.get("list_id"),
+                    description=payload.get("description", ""),
+                )
+                handler.send_json(200, {"list_id": list_id})
+            elif route == "faults" and method == "GET":
+                handler.send_json(200, {"faults": self.faults()})
+            elif route == "faults" and method == "POST":
+                items = payload if isinstance(payload, list) else [payload or {}]
+                armed = [self.inject(**item) for item in items]
+                handler.send_json(200, {"faults": armed})
+            elif route == "faults" and method == "DELETE":
+                self.clear_faults()
+                handler.send_json(200, {"faults": []})
+            elif route == "reset" and method == "POST":
+                self.reset()
+                handler.send_json(200, {"reset": True})
+            elif route == "calls" and method == "GET":
+                handler.send_json(200, {"calls": self.calls})
+            elif route == "calls" and method == "DELETE":
+                self.clear_calls()
+                handler.send_json(200, {"calls": []})
+            else:
+                handler.send_json(404, {"error": f"no route {method} {CONTROL_PREFIX}{route}"})
+        except (KeyError, TypeError, ValueError) as exc:
+            handler.send_json(400, {"error": str(exc)})
+
+    def _oauth_token(self, handler: _Handler, body: bytes) -> None:
+        """A minimal OAuth token endpoint (refresh_token grant) for tests of token rotation.
+
+        Refresh tokens starting with ``invalid`` get ``invalid_grant``; others get a new access
+        token (the configured ``token``) and a new refresh token ``standin-refresh-token-<n>``.
+        """
+        form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        with self._lock:
+            self.oauth_requests.append(form)
+        if form.get("grant_type") != "refresh_token" or not form.get("client_id"):
+            handler.send_json(400, {"error": "invalid_request", "error_description": "bad form"})
+            return
+        if form.get("refresh_token", "").startswith("invalid"):
+            handler.send_json(
+                400,
+                {"error": "invalid_grant", "error_description": "The refresh token is invalid."},
+            )
+            return
+        n = next(self._refresh_counter)
+        handler.send_json(
+            200,
+            {
+                "access_token": self.token or "standin-access-token",
+                "refresh_token": f"standin-refresh-token-{n}",
+                "expires_in": 3600,
+                "token_type": "Bearer",
+            },
+        )
+
+
+def _multipart_file(content_type: str, body: bytes) -> bytes | None:
+    """The content of the ``file`` part of a multipart/form-data body."""
+    if "multipart/form-data" not in content_type or "boundary=" not in content_type:
+        return None
+    boundary = content_type.split("boundary=", 1)[1].split(";", 1)[0].strip().strip('"')
+    delimiter = b"--" + boundary.encode()
+    for part in body.split(delimiter)[1:]:
+        if part.startswith(b"--"):
+            break
+        head, sep, content = part.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        disposition = head.decode("latin-1").lower()
+        if 'name="file"' in disposition:
+            return content[:-2] if content.endswith(b"\r\n") else content
+    return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    standin: StandIn
+
+    def handle_error(self, request, client_address) -> None:
+        log.debug("connection error from a client", exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "BingBulkStandIn/1.0"
+    protocol_version = "HTTP/1.0"
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Paths carry request ids and file tokens only; never hashes.
+        log.info("%s %s", self.address_string(), format % args)
+
+    def origin(self, standin: StandIn) -> str:
+        host = self.headers.get("Host")
+        return f"http://{host}" if host else standin.base_url
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send(self, status: int, body: bytes, content_type: str) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if body and self.command != "HEAD":
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            log.debug("client went away before the reply was sent")
+
+    def send_xml(self, status: int, body: bytes) -> None:
+        self.send(status, body, "text/xml; charset=utf-8")
+
+    def send_json(self, status: int, data: Any) -> None:
+        self.send(status, json.dumps(data).encode(), "application/json")
+
+    def reset_connection(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            self.connection.close()
+
+    # -- verbs -------------------------------------------------------------------------------
+
+    def _route(self, method: str) -> None:
+        standin = self.server.standin
+        path = urlsplit(self.path).path
+        body = self._read_body() if method in ("POST", "PUT", "DELETE") else b""
+        if path.startswith(CONTROL_PREFIX):
+            standin.handle_control(self, method, path, body)
+        elif method == "POST" and path.startswith(UPLOAD_PREFIX):
+            standin.handle_upload(self, path[len(UPLOAD_PREFIX) :], body)
+        elif method == "GET" and path.startswith(FILE_PREFIX):
+            standin.handle_file(self, path[len(FILE_PREFIX) :])
+        elif method == "POST" and path.rstrip("/").lower() == SERVICE_PATH.lower():
+            standin.handle_soap(self, body)
+        else:
+            self.send(404, b"Not found", "text/plain")
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
