@@ -163,7 +163,7 @@ def plan(as_json: bool, allow_empty: bool, max_remove_share: float | None, **kw:
 @main.command()
 @common_options
 @guard_options
-@click.option("--max-rows-per-file", type=click.IntRange(1, 4_000_000), default=1_000_000,
+@click.option("--max-rows-per-file", type=click.IntRange(1, 3_999_998), default=1_000_000,
               show_default=True, help="Split uploads into files of at most this many rows "
               "(Microsoft: 4M rows / 100 MB per file; sandbox: 20k).")  # fmt: skip
 @click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
@@ -171,6 +171,17 @@ def plan(as_json: bool, allow_empty: bool, max_remove_share: float | None, **kw:
 @click.option("--retry-max-delay", type=click.FloatRange(0, 600), default=30, show_default=True,
               metavar="SECONDS", help="Cap of the exponential backoff (with jitter) between "
               "tries; throttling (117, 4204) waits this long.")  # fmt: skip
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(1, 3600),
+    default=120,
+    show_default=True,
+    metavar="SECONDS",
+    help="Bound on each call to Microsoft (a hung call is retried).",
+)
+@click.option("--upload-timeout", type=click.FloatRange(1, 86400), default=600, show_default=True,
+              metavar="SECONDS", help="Bound on sending one file and Microsoft processing it "
+              "(about a minute per 10k rows).")  # fmt: skip
 @handle_errors
 def run(
     as_json: bool,
@@ -179,6 +190,8 @@ def run(
     max_rows_per_file: int,
     max_attempts: int,
     retry_max_delay: float,
+    request_timeout: float,
+    upload_timeout: float,
     **kw: Any,
 ) -> None:
     """Make each Bing list hold exactly its audience table's hashes, sending only deltas.
@@ -226,6 +239,8 @@ def run(
                     max_attempts=max_attempts,
                     base_delay=min(1.0, retry_max_delay),
                     max_delay=retry_max_delay,
+                    request_timeout=request_timeout,
+                    upload_timeout=upload_timeout,
                 ),
                 max_rows_per_file=max_rows_per_file,
                 poll_interval_ms=int(poll) if poll else None,
