@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 QUIET_LOGGERS = ("suds", "bingads", "urllib3", "requests", "dbt", "asyncio")
+_handler: logging.Handler | None = None
 
 
 def setup_logging(verbosity: int) -> None:
@@ -23,10 +24,13 @@ def setup_logging(verbosity: int) -> None:
     loggers stay at WARNING whatever the verbosity: suds at DEBUG would print whole SOAP
     envelopes, tokens included."""
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    global _handler
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    if _handler is not None:
+        root.removeHandler(_handler)
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    root.addHandler(_handler)
     root.setLevel(level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)

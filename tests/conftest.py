@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.dbt_project import Build, dbt, new_build
+from tests.sync_harness import OUTPUTS, TOKEN, identifiers_in
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +30,33 @@ def warehouse(demo_build: Build, tmp_path: Path) -> Build:
     shutil.copy(demo_build.database, copy.database)
     shutil.copytree(demo_build.target_path, copy.target_path)
     return copy
+
+
+class _SyncLogCapture(logging.Handler):
+    """Keeps every record of the sync's and the stand-in's loggers, at DEBUG."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("sync"):
+            OUTPUTS.append(self.format(record))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def capture_sync_logs() -> Iterator[None]:
+    handler = _SyncLogCapture(level=logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    logging.getLogger("sync").setLevel(logging.DEBUG)
+    yield
+    logging.getLogger().removeHandler(handler)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No email, hash or token in anything the sync printed or logged during the suite."""
+    leaks = [(i, found) for i, text in enumerate(OUTPUTS) for found in identifiers_in(text or "")]
+    leaks += [(i, TOKEN) for i, text in enumerate(OUTPUTS) if TOKEN in (text or "")]
+    print(
+        f"\nleak scan: {len(OUTPUTS)} outputs and log records of the sync scanned, {len(leaks)} identifier(s) found"
+    )
+    if leaks:
+        for i, found in leaks[:20]:
+            print(f"  LEAK in output {i}: {found[:12]}...")
+        session.exitstatus = 1

@@ -19,6 +19,9 @@ from sync.cli import main
 from tests.dbt_project import ROOT, Build
 
 TOKEN = "standin-access-token"
+# Every line the sync printed or logged in this test session; scanned for identifiers at the
+# end of the session (conftest.py), so a leak anywhere fails the suite.
+OUTPUTS: list[str] = []
 HEX64 = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 
 
@@ -47,8 +50,17 @@ def sync_env(build: Build, bulk_url: str, workdir: str) -> dict[str, str]:
 
 def run_sync(build: Build, env: Mapping[str, str | None], *args: str) -> SyncResult:
     """`sync <args> --json` in-process; returns exit code, the JSON document and stderr."""
-    cli = [*args, "--json", "--project-dir", str(ROOT), "--target-path", str(build.target_path)]
+    cli = [
+        "-v",
+        *args,
+        "--json",
+        "--project-dir",
+        str(ROOT),
+        "--target-path",
+        str(build.target_path),
+    ]
     result = CliRunner().invoke(main, cli, env=env, catch_exceptions=False)
+    OUTPUTS.extend([result.stdout, result.stderr])
     doc = json.loads(result.stdout) if result.stdout.strip() else {}
     return SyncResult(result.exit_code, doc, result.stderr)
 
@@ -71,9 +83,17 @@ def sql(build: Build, statement: str, params: list[Any] | None = None) -> list[t
         return con.execute(statement, params or []).fetchall()
 
 
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+
+
+def identifiers_in(text: str) -> list[str]:
+    """64-hex hashes and email addresses found in `text`."""
+    return HEX64.findall(text) + EMAIL.findall(text)
+
+
 def no_identifiers(text: str) -> bool:
     """True when the text holds no 64-hex hash and no email address."""
-    return not HEX64.search(text) and not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text)
+    return not identifiers_in(text)
 
 
 def env_without(env: dict[str, str], *names: str) -> dict[str, str | None]:
