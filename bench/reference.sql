@@ -33,19 +33,42 @@ event_kinds as (
         unnest(cast($event_kinds as varchar[])) as kind
 ),
 
--- de-duplicate on message id, keeping the earliest received_at (before anything else)
+-- de-duplicate on message id, keeping the earliest received_at (before anything else). Only
+-- ids delivered more than once (~1%) go through the window; the rest pass straight through.
+tracks_duplicated_ids as (
+    select id
+    from src_tracks
+    group by id
+    having count(*) > 1
+),
+
 tracks_deduped as (
     select *
     from src_tracks
+    anti join tracks_duplicated_ids using (id)
+    union all
+    select *
+    from (select * from src_tracks semi join tracks_duplicated_ids using (id))
     qualify row_number() over (
         partition by id
         order by received_at, "timestamp" nulls last, event_text, event, properties
     ) = 1
 ),
 
+identifies_duplicated_ids as (
+    select id
+    from src_identifies
+    group by id
+    having count(*) > 1
+),
+
 identifies_deduped as (
     select *
     from src_identifies
+    anti join identifies_duplicated_ids using (id)
+    union all
+    select *
+    from (select * from src_identifies semi join identifies_duplicated_ids using (id))
     qualify row_number() over (
         partition by id
         order by received_at, "timestamp" nulls last, traits
@@ -105,22 +128,33 @@ person_emails as (
     from latest_emails
 ),
 
--- track events that happened by T, named, stitched to a person
+-- event name: event_text, else event; normalised; mapped to a kind by the seed. Worked out
+-- once per distinct raw name.
+event_name_kinds as (
+    select
+        n.raw_name,
+        k.kind
+    from (
+        select distinct coalesce(nullif(event_text, ''), event) as raw_name
+        from src_tracks
+    ) as n
+    inner join event_kinds as k
+        on k.event_name = trim(regexp_replace(lower(n.raw_name), '[^a-z0-9]+', '_', 'g'), '_')
+),
+
+-- track events that happened by T, stitched to a person, with their kind (null: unmapped)
 events as (
     select
         t.id,
         t.received_at,
         coalesce(t."timestamp", t.received_at) as event_at,
         coalesce(nullif(t.user_id, ''), l.user_id) as person_id,
-        trim(
-            regexp_replace(
-                lower(coalesce(nullif(t.event_text, ''), t.event)), '[^a-z0-9]+', '_', 'g'
-            ),
-            '_'
-        ) as event_name,
-        t.properties
+        n.kind,
+        case when n.kind is not null then t.properties end as properties
     from tracks_deduped as t
     cross join params as p
+    left join event_name_kinds as n
+        on n.raw_name = coalesce(nullif(t.event_text, ''), t.event)
     left join anonymous_links as l
         on l.anonymous_id = case when nullif(t.user_id, '') is null then t.anonymous_id end
     where coalesce(t."timestamp", t.received_at) <= p.as_of
@@ -139,11 +173,10 @@ kind_events as (
         e.person_id,
         e.event_at,
         e.received_at,
-        k.kind,
+        e.kind,
         case when json_valid(e.properties) then e.properties end as props
     from events as e
-    inner join event_kinds as k on e.event_name = k.event_name
-    where e.person_id is not null
+    where e.person_id is not null and e.kind is not null
 ),
 
 -- the properties the audiences read, each JSON document parsed once
@@ -204,13 +237,14 @@ order_facts as (
     group by person_id
 ),
 
--- refunds count only for an order of the same person that exists at T
+-- every refund by T counts; one without an amount takes the whole value of the order it refers
+-- to when that is an order of the same person existing at T, else 0
 refund_facts as (
     select
         r.person_id,
         sum(coalesce(r.total, r.revenue, r.value, o.order_value, 0)) as refunds
     from kind_values as r
-    inner join orders as o on r.person_id = o.person_id and r.order_id = o.order_id
+    left join orders as o on r.person_id = o.person_id and r.order_id = o.order_id
     where r.kind = 'refund'
     group by r.person_id
 ),
