@@ -29,34 +29,50 @@
 {%- endmacro %}
 
 {% macro default__json_text(json_text_expression, key) -%}
+    {{ json_value_text("json_extract(" ~ json_text_expression ~ ", '$." ~ key ~ "')") }}
+{%- endmacro %}
+
+
+{#-
+    Several properties of one JSON object in one parse: a list of JSON fragments, in the
+    order of `keys` (null for a missing key). Read them with json_value_text/json_value_number.
+-#}
+{% macro json_fields(json_text_expression, keys) -%}
+    {{ return(adapter.dispatch('json_fields', 'cio_bing_audiences')(json_text_expression, keys)) }}
+{%- endmacro %}
+
+{% macro default__json_fields(json_text_expression, keys) -%}
+    json_extract({{ json_text_expression }}, [{% for key in keys %}'$.{{ key }}'{{ ", " if not loop.last }}{% endfor %}])
+{%- endmacro %}
+
+
+{#- A JSON fragment holding a scalar, as trimmed text; empty is null. -#}
+{% macro json_value_text(fragment) -%}
+    {{ return(adapter.dispatch('json_value_text', 'cio_bing_audiences')(fragment)) }}
+{%- endmacro %}
+
+{% macro default__json_value_text(fragment) -%}
     case
-        when json_type({{ json_text_expression }}, '$.{{ key }}') not in ('OBJECT', 'ARRAY', 'NULL')
-            then nullif(
-                trim(
-                    json_extract_string({{ json_text_expression }}, '$.{{ key }}'),
-                    ' ' || chr(9) || chr(10) || chr(13)
-                ),
-                ''
-            )
+        when json_type({{ fragment }}) not in ('OBJECT', 'ARRAY', 'NULL')
+            then nullif(trim(json_extract_string({{ fragment }}, '$'), ' ' || chr(9) || chr(10) || chr(13)), '')
     end
 {%- endmacro %}
 
 
 {#-
-    A number property: a JSON number, or a string holding a plain decimal number after
-    trimming ("12", "12.50", "-3"). Anything else ("50xyz", "$5", "n/a", true) is null.
+    A JSON fragment as a number: a JSON number, or a string holding a plain decimal number
+    after trimming ("12", "12.50", "-3"). Anything else ("50xyz", "$5", "n/a", true) is null.
 -#}
-{% macro json_number(json_text_expression, key) -%}
-    {{ return(adapter.dispatch('json_number', 'cio_bing_audiences')(json_text_expression, key)) }}
+{% macro json_value_number(fragment) -%}
+    {{ return(adapter.dispatch('json_value_number', 'cio_bing_audiences')(fragment)) }}
 {%- endmacro %}
 
-{% macro default__json_number(json_text_expression, key) -%}
-    {%- set path = "'$." ~ key ~ "'" -%}
-    {%- set raw = 'trim(json_extract_string(' ~ json_text_expression ~ ', ' ~ path ~ '))' -%}
+{% macro default__json_value_number(fragment) -%}
+    {%- set raw = 'trim(json_extract_string(' ~ fragment ~ ", '$'), ' ' || chr(9) || chr(10) || chr(13))" -%}
     case
-        when json_type({{ json_text_expression }}, {{ path }}) in ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')
+        when json_type({{ fragment }}) in ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')
             then try_cast({{ raw }} as {{ dbt.type_numeric() }})
-        when json_type({{ json_text_expression }}, {{ path }}) = 'VARCHAR'
+        when json_type({{ fragment }}) = 'VARCHAR'
             and regexp_full_match({{ raw }}, '[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)')
             then try_cast({{ raw }} as {{ dbt.type_numeric() }})
     end

@@ -1,8 +1,11 @@
 {#-
     The commerce events that count at T: mapped to a canonical kind through the
     customerio_event_kinds seed (unmapped names are dropped), happened by T, and carried
-    by a person (user_id, else the user_id its anonymous_id resolves to).
+    by a person (user_id, else the user_id its anonymous_id resolves to), with the
+    properties the audiences read parsed from their JSON (once per event, mapped events only).
 -#}
+{%- set properties = ['order_id', 'price', 'quantity', 'total', 'revenue', 'value', 'subtotal'] -%}
+{#- property_values[i] below is properties[i - 1] -#}
 with
 
 events as (
@@ -30,13 +33,7 @@ identified as (
         events.message_id,
         coalesce(events.user_id, anonymous_ids.user_id) as person_id,
         event_kinds.event_kind,
-        events.order_id,
-        events.price,
-        events.quantity,
-        events.total,
-        events.revenue,
-        events.value,
-        events.subtotal,
+        {{ json_fields('events.properties_json', properties) }} as property_values,
         events.event_at,
         events.received_at
     from events
@@ -47,7 +44,26 @@ identified as (
             events.user_id is null
             and events.anonymous_id = anonymous_ids.anonymous_id
 
+),
+
+parsed as (
+
+    select
+        message_id,
+        person_id,
+        event_kind,
+        {{ json_value_text('property_values[1]') }} as order_id,
+        {{ json_value_number('property_values[2]') }} as price,
+        {{ json_value_number('property_values[3]') }} as quantity,
+        {{ json_value_number('property_values[4]') }} as total,
+        {{ json_value_number('property_values[5]') }} as revenue,
+        {{ json_value_number('property_values[6]') }} as value,  -- noqa: RF04
+        {{ json_value_number('property_values[7]') }} as subtotal,
+        event_at,
+        received_at
+    from identified
+    where person_id is not null
+
 )
 
-select * from identified
-where person_id is not null
+select * from parsed
