@@ -18,12 +18,17 @@
     {%- set declared = source('customerio', table_name) -%}
     {%- set files = var('customerio_' ~ table_name, none) -%}
     {%- if files -%}
-        {{ adapter.dispatch('read_customerio_files', 'cio_bing_audiences')(table_name, files) }}
+        {{ read_customerio_files(table_name, files) }}
     {%- elif customerio_uses_demo_seeds() -%}
         {{ ref('customerio_demo_' ~ table_name) }}
     {%- else -%}
         {{ declared }}
     {%- endif -%}
+{%- endmacro %}
+
+
+{% macro read_customerio_files(table_name, files) -%}
+    {{ return(adapter.dispatch('read_customerio_files', 'cio_bing_audiences')(table_name, files)) }}
 {%- endmacro %}
 
 

@@ -28,10 +28,7 @@ renamed as (
         {{ json_text(json_object_text('traits'), 'email') }} as email_trait,
 
         ---------- timestamps
-        coalesce(
-            {{ parse_utc_timestamp('"timestamp"') }},
-            {{ parse_utc_timestamp('received_at') }}
-        ) as identified_at,
+        {{ parse_utc_timestamp('"timestamp"') }} as sent_at,
         {{ parse_utc_timestamp('received_at') }} as received_at
 
     from source
@@ -54,7 +51,7 @@ hashed as (
         {{ email_sha256('email_trait') }} as email_sha256,
 
         ---------- timestamps
-        identified_at,
+        coalesce(sent_at, received_at) as identified_at,
         received_at
 
     from renamed

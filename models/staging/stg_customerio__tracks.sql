@@ -30,13 +30,24 @@ renamed as (
         {{ json_object_text('properties') }} as properties_json,
 
         ---------- timestamps
-        coalesce(
-            {{ parse_utc_timestamp('"timestamp"') }},
-            {{ parse_utc_timestamp('received_at') }}
-        ) as event_at,
+        {{ parse_utc_timestamp('"timestamp"') }} as sent_at,
         {{ parse_utc_timestamp('received_at') }} as received_at
 
     from source
+
+),
+
+timed as (
+
+    select
+        message_id,
+        user_id,
+        anonymous_id,
+        event_name,
+        properties_json,
+        coalesce(sent_at, received_at) as event_at,
+        received_at
+    from renamed
 
 ),
 
@@ -45,7 +56,7 @@ renamed as (
 -- earliest delivery still wins.
 new_deliveries as (
 
-    select * from renamed
+    select * from timed
     {% if is_incremental() %}
         where received_at > (
             select
