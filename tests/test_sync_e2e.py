@@ -64,6 +64,7 @@ def test_first_run_creates_every_list_and_adds_every_member(
     assert all(v["membership_duration"] == -1 for v in bing.lists().values())
     assert_lists_equal_tables(warehouse, bing, lists)
     assert lists["audience_recent_purchaser_0_7d"]["confirmed_adds"] == 9
+    assert all(v["sent_removes"] == 0 for v in lists.values())  # a first sync never removes
     assert no_identifiers(result.stderr)
 
 
@@ -180,3 +181,41 @@ def test_an_existing_list_of_the_same_name_is_reused(
     assert result.exit_code == 0
     assert result.lists()["audience_ltv_high"]["list_id"] == existing
     assert len(bing.lists()) == 1
+
+
+def test_expiring_lists_are_refreshed_before_microsoft_drops_members(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """With a membership duration, members confirmed too long ago are re-added in time."""
+    manifest = warehouse.target_path / "manifest.json"
+    manifest.write_text(
+        manifest.read_text().replace(
+            '"list_name": "CIO__LTV_High__NoOtherState", "role": "target", '
+            '"membership_duration_days": -1',
+            '"list_name": "CIO__LTV_High__NoOtherState", "role": "target", '
+            '"membership_duration_days": 30',
+        )
+    )
+    first = run_sync(warehouse, env, "run", "-s", "ltv_high", "--allow-stale-manifest")
+    assert first.exit_code == 0
+    list_id = first.lists()["audience_ltv_high"]["list_id"]
+    assert bing.lists()[list_id]["membership_duration"] == 30
+    aged = sorted(audience_hashes(warehouse, "audience_ltv_high"))[:2]
+    sql(
+        warehouse,
+        "update sync_state.members set confirmed_at = confirmed_at - interval 25 day "
+        "where email_sha256 in (?, ?)",
+        aged,
+    )
+    plan = run_sync(warehouse, env, "plan", "-s", "ltv_high", "--allow-stale-manifest")
+    assert plan.lists()["audience_ltv_high"]["refresh"] == 2
+    assert plan.lists()["audience_ltv_high"]["adds"] == 0
+    second = run_sync(warehouse, env, "run", "-s", "ltv_high", "--allow-stale-manifest")
+    assert second.exit_code == 0
+    assert second.lists()["audience_ltv_high"]["sent_adds"] == 2
+    fresh = sql(
+        warehouse,
+        "select count(*) from sync_state.members where confirmed_at < now() - interval 1 day",
+    )
+    assert fresh == [(0,)]
+    assert state_members(warehouse, list_id) == audience_hashes(warehouse, "audience_ltv_high")
