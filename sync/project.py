@@ -13,11 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import yaml
-from dbt.config.profile import read_profile
-from dbt.config.renderer import ProfileRenderer
-from dbt_common.context import set_invocation_context
-from dbt_common.exceptions import DbtBaseException
 
 from sync.errors import ConfigError
 
@@ -55,6 +52,39 @@ class Project:
     manifest_path: Path
 
 
+_MISSING = object()
+
+
+def _env_var(name: str, default: Any = _MISSING) -> str:
+    """dbt's env_var(): the variable's value, else the default, else a clear error."""
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    if default is _MISSING:
+        raise ConfigError(f"the dbt profile uses env_var('{name}'), which is not set")
+    return str(default)
+
+
+def _render(value: Any) -> Any:
+    """Render the Jinja in a profile the way dbt does for the parts the sync reads
+    (env_var with or without a default). Not importing dbt keeps `sync` starting in well
+    under a second; a profile using more of dbt's context fails with the template's name."""
+    if isinstance(value, dict):
+        return {k: _render(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v) for v in value]
+    if isinstance(value, str) and "{" in value:
+        try:
+            return (
+                jinja2.Environment(undefined=jinja2.StrictUndefined)
+                .from_string(value)
+                .render(env_var=_env_var)
+            )
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"cannot render {value!r} in the dbt profile: {exc}") from exc
+    return value
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     with open(path) as f:
         return yaml.safe_load(f) or {}
@@ -89,7 +119,7 @@ def load_project(
             f"no profiles.yml found (looked in {pdir or '~/.dbt'}): copy profiles.yml.example "
             "to profiles.yml, or pass --profiles-dir / set DBT_PROFILES_DIR"
         )
-    raw = read_profile(str(pdir)).get(profile_name)
+    raw = _read_yaml(Path(pdir) / "profiles.yml").get(profile_name)
     if not raw:
         raise ConfigError(f"profile {profile_name!r} is not in {Path(pdir) / 'profiles.yml'}")
     target_name = target or os.environ.get("DBT_TARGET") or raw.get("target")
@@ -99,11 +129,7 @@ def load_project(
             f"target {target_name!r} is not in profile {profile_name!r} "
             f"(it has: {', '.join(sorted(outputs)) or 'none'})"
         )
-    set_invocation_context(dict(os.environ))  # what dbt's env_var() reads
-    try:
-        rendered = ProfileRenderer({}).render_data(outputs[target_name])
-    except DbtBaseException as exc:
-        raise ConfigError(f"profile {profile_name!r} target {target_name!r}: {exc}") from exc
+    rendered = _render(outputs[target_name])
 
     tpath = (
         target_path or os.environ.get("DBT_TARGET_PATH") or project.get("target-path") or "target"
