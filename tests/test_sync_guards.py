@@ -185,3 +185,19 @@ def test_second_run_waits_for_the_lock_then_gives_up(
         holder.kill()
         holder.wait()
     assert run_sync(warehouse, env, "run").exit_code == 0
+
+
+def test_profile_problems_are_named(
+    warehouse: Build, bing: StandIn, env: dict[str, str], tmp_path: Path
+) -> None:
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "profiles.yml").write_text(
+        "cio_bing_audiences:\n  target: duckdb\n  outputs:\n    duckdb:\n"
+        "      type: duckdb\n      path: \"{{ env_var('NOT_SET_ANYWHERE') }}\"\n"
+    )
+    result = run_sync(warehouse, {**env, "DBT_PROFILES_DIR": str(profiles)}, "plan")
+    assert result.exit_code == 1 and "NOT_SET_ANYWHERE" in result.stderr
+    wrong_target = run_sync(warehouse, env, "plan", "--target", "prod")
+    assert wrong_target.exit_code == 1
+    assert "target 'prod' is not in profile" in wrong_target.stderr
