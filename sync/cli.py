@@ -299,3 +299,13 @@ def status(as_json: bool, history: int, **kw: Any) -> None:
         emit_json({"command": "status", "lists": lists})
     else:
         print_status(lists)
+
+
+def _register_report() -> None:
+    """`sync report` lives in its own module (HTML and charts); registered here."""
+    from sync.report import report_command
+
+    main.add_command(report_command)
+
+
+_register_report()
