@@ -8,6 +8,7 @@ a crash loses at most the upload in flight, which the next run sends again.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import secrets
@@ -22,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from sync.bing import Bing, BingError, RemoteList
+from sync.bing import Bing, BingError, RemoteList, scrub
 from sync.errors import SyncError
 from sync.plan import ListPlan
 from sync.project import Audience
@@ -71,26 +72,49 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
 
 
+LOCK_NAME = ".in-use"
+
+
+def _delete_abandoned(parent: Path) -> None:
+    """Delete the folders of runs that died (SIGKILL, power loss): the kernel released their
+    lock. Folders of live runs, of this project or any other on the machine, stay."""
+    for folder in parent.iterdir():
+        lock_path = folder / LOCK_NAME
+        try:
+            fd = os.open(lock_path, os.O_RDWR)
+        except OSError:
+            continue  # being created right now, or not ours
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live run holds it
+        finally:
+            os.close(fd)
+        log.info("deleting bulk files left by an interrupted run")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextmanager
 def private_workdir(run_id: str) -> Iterator[Path]:
     """A 0700 folder for this run's bulk files (they hold hashed PII), deleted afterwards.
 
-    Runs share one parent folder; whoever holds the warehouse lock owns it, so leftovers of
-    a killed run are deleted here by the next run.
+    The run holds an exclusive lock on a file in it for its whole life, so the next run can
+    tell an abandoned folder (lock free: delete it) from a live one (leave it).
     """
     root = Path(os.environ.get("SYNC_WORK_DIR") or tempfile.gettempdir()).resolve()
     parent = root / f"cio-bing-sync-{os.getuid()}"
     parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(parent, 0o700)
-    for leftover in parent.iterdir():
-        log.info("deleting bulk files left by an interrupted run")
-        shutil.rmtree(leftover, ignore_errors=True)
     work = parent / run_id
     work.mkdir(mode=0o700)
+    fd = os.open(work / LOCK_NAME, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
     try:
+        _delete_abandoned(parent)
         yield work
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        os.close(fd)
 
 
 class Runner:
@@ -142,6 +166,14 @@ class Runner:
             result.status = "failed"
             result.message = f"list {a.list_name} ({a.name}): {exc}"
             log.error("%s", result.message)
+        except (
+            Exception
+        ) as exc:  # one list failing (disk, warehouse, a bug) must not stop the others
+            result.status = "failed"
+            result.message = (
+                f"list {a.list_name} ({a.name}): {type(exc).__name__}: {scrub(str(exc))}"
+            )
+            log.error("%s", result.message)
         result.seconds = (datetime.now(UTC) - started).total_seconds()
         self.state.finish_run(
             self.run_id,
@@ -161,7 +193,7 @@ class Runner:
             log.info("%s: in sync (%d members), nothing to send", a.name, d.members)
             return
         list_id = result.list_id = self._resolve_list(plan)
-        removes = self.state.removes(plan.relation, list_id)
+        removes = self.state.removes(a, plan.relation, list_id)
         adds = self.state.adds(a, plan.relation, list_id)
         log.info(
             "%s: list %s: %d to remove, %d to add", a.name, list_id, removes.height, adds.height
@@ -181,6 +213,7 @@ class Runner:
         self, a: Audience, list_id: int, action: str, frame: pl.DataFrame, result: ListResult
     ) -> None:
         done = 0
+        self.state.mark_pending(self.run_id, list_id, action, frame)
         for outcome in self.bing.upload(list_id, action, frame):
             confirmed = self.state.commit_upload(
                 run_id=self.run_id,

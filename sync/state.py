@@ -1,13 +1,15 @@
 """The sync's memory, kept in the warehouse (scheduled jobs run on throwaway machines).
 
-Four tables in their own schema (declared as dbt sources, so analysts can report on them):
+Tables in their own schema (declared as dbt sources, so analysts can report on them):
 `lists` (audience -> Bing list), `members` (each hash Bing confirmed, when, by which run),
-`runs` (one row per run and list), `row_errors` (rows Microsoft rejected). A fifth,
-`oauth_tokens`, keeps Microsoft's rotated refresh token where the next run finds it.
+`pending` (hashes sent whose result is not known yet), `runs` (one row per run and list),
+`row_errors` (rows Microsoft rejected), and `oauth_tokens` (Microsoft's rotated refresh token,
+where the next run finds it).
 
-The invariant: `members` only ever holds what a Microsoft result file confirmed, and each
-upload's confirmations are committed in one transaction, so a crash anywhere loses at most
-work that the next run redoes.
+The invariants: `members` only ever holds what a Microsoft result file confirmed; each
+upload's outcome is committed in one transaction; and a hash is written to `pending` before
+it is sent, so after a crash the next run treats it as "maybe applied": a pending add that
+left the audience is removed, a pending remove that came back is added again.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ DDL = (
         list_id bigint not null,
         email_sha256 varchar not null,
         confirmed_at timestamp not null,
+        run_id varchar not null
+    )""",
+    """create table if not exists {s}.pending (
+        list_id bigint not null,
+        email_sha256 varchar not null,
+        action varchar not null,
         run_id varchar not null
     )""",
     """create table if not exists {s}.runs (
@@ -129,8 +137,45 @@ class State:
             )
 
     # ------------------------------------------------------------------ deltas
-    def _audience_sql(self, relation: str) -> str:
-        return f"select distinct email_sha256 from {relation} where email_sha256 is not null"
+    def _sets_sql(self, relation: str) -> str:
+        """CTEs shared by planning and sending, all computed in the warehouse:
+        `audience`; `members` (confirmed); `maybe_present` = members plus pending adds (may
+        have been applied); `surely_present` = members without a pending remove and not due
+        for a refresh. Adds = audience - surely_present; removes = maybe_present - audience.
+        Parameters: list_id (x3), refresh cutoff (x2)."""
+        return f"""
+            audience as (
+                select distinct email_sha256 from {relation} where email_sha256 is not null
+            ),
+            members as (
+                select email_sha256, confirmed_at from {self.s}.members where list_id = ?
+            ),
+            pending as (
+                select distinct email_sha256, action from {self.s}.pending where list_id = ?
+            ),
+            maybe_present as (
+                select email_sha256 from members
+                union
+                select email_sha256 from pending where action = 'Add'
+            ),
+            surely_present as (
+                select m.email_sha256 from members m
+                where not exists (
+                    select 1 from pending p
+                    where p.email_sha256 = m.email_sha256 and p.action = 'Remove'
+                )
+                and (cast(? as timestamp) is null or m.confirmed_at >= ?)
+            ),
+            to_add as (
+                select a.email_sha256 from audience a
+                where not exists (
+                    select 1 from surely_present s where s.email_sha256 = a.email_sha256
+                )
+            ),
+            to_remove as (
+                select p.email_sha256 from maybe_present p
+                where not exists (select 1 from audience a where a.email_sha256 = p.email_sha256)
+            )"""
 
     def _refresh_cutoff(self, audience: Audience) -> datetime | None:
         """Members confirmed before this are re-added: Microsoft drops them when the
@@ -141,64 +186,61 @@ class State:
         margin = max(1.0, days * 0.2)
         return utcnow() - timedelta(days=max(0.0, days - margin))
 
+    def _params(self, audience: Audience, list_id: int | None) -> list[Any]:
+        cutoff = self._refresh_cutoff(audience)
+        return [list_id, list_id, cutoff, cutoff]
+
     def delta(self, audience: Audience, relation: str, list_id: int | None) -> Delta:
         """Counts of adds, removes and refreshes, computed where the data is."""
-        cutoff = self._refresh_cutoff(audience)
         row = self.wh.fetch(
             f"""
-            with audience as ({self._audience_sql(relation)}),
-            members as (
-                select email_sha256, confirmed_at from {self.s}.members where list_id = ?
-            )
+            with {self._sets_sql(relation)}
             select
                 (select count(*) from audience) as audience_rows,
                 (select count(*) from members) as members,
-                (select count(*) from audience a
+                (select count(*) from to_add a
                     where not exists (select 1 from members m where m.email_sha256 = a.email_sha256)
                 ) as adds,
-                (select count(*) from members m
-                    where not exists (select 1 from audience a where a.email_sha256 = m.email_sha256)
-                ) as removes,
-                (select count(*) from members m
-                    where m.confirmed_at < ?
-                    and exists (select 1 from audience a where a.email_sha256 = m.email_sha256)
+                (select count(*) from to_remove) as removes,
+                (select count(*) from to_add a
+                    where exists (select 1 from members m where m.email_sha256 = a.email_sha256)
                 ) as refresh,
                 (select count(*) from {relation}
                     where email_sha256 is null or not {self.wh.is_sha256_hex("email_sha256")}
                 ) as bad_hashes
             """,
-            [list_id, cutoff],
+            self._params(audience, list_id),
         ).row(0, named=True)
         return Delta(**{k: int(v or 0) for k, v in row.items()})
 
     def adds(self, audience: Audience, relation: str, list_id: int | None) -> pl.DataFrame:
-        """Hashes to add: in the audience and not confirmed, plus members due for a refresh."""
+        """Hashes to add: in the audience and not surely at Microsoft (new, refresh, or a
+        remove of an interrupted run that may have gone through)."""
         return self.wh.fetch(
-            f"""
-            with audience as ({self._audience_sql(relation)})
-            select a.email_sha256 from audience a
-            where not exists (
-                select 1 from {self.s}.members m
-                where m.list_id = ? and m.email_sha256 = a.email_sha256
-                and (? is null or m.confirmed_at >= ?)
-            )
-            order by a.email_sha256
-            """,
-            [list_id, self._refresh_cutoff(audience), self._refresh_cutoff(audience)],
+            f"with {self._sets_sql(relation)} select email_sha256 from to_add order by 1",
+            self._params(audience, list_id),
         )
 
-    def removes(self, relation: str, list_id: int | None) -> pl.DataFrame:
-        """Hashes to remove: confirmed members that left the audience."""
+    def removes(self, audience: Audience, relation: str, list_id: int | None) -> pl.DataFrame:
+        """Hashes to remove: confirmed members, or adds of an interrupted run, that are not
+        in the audience."""
         return self.wh.fetch(
-            f"""
-            with audience as ({self._audience_sql(relation)})
-            select m.email_sha256 from {self.s}.members m
-            where m.list_id = ?
-            and not exists (select 1 from audience a where a.email_sha256 = m.email_sha256)
-            order by m.email_sha256
-            """,
-            [list_id],
+            f"with {self._sets_sql(relation)} select email_sha256 from to_remove order by 1",
+            self._params(audience, list_id),
         )
+
+    def mark_pending(self, run_id: str, list_id: int, action: str, hashes: pl.DataFrame) -> None:
+        """Record hashes about to be sent, committed before the upload starts."""
+        with self.wh.transaction(), self.wh.frame("_sending", hashes):
+            self.wh.execute(
+                f"delete from {self.s}.pending where list_id = ? "
+                "and email_sha256 in (select email_sha256 from _sending)",
+                [list_id],
+            )
+            self.wh.execute(
+                f"insert into {self.s}.pending select ?, email_sha256, ?, ? from _sending",
+                [list_id, action, run_id],
+            )
 
     # ------------------------------------------------------------------ commits
     def commit_upload(
@@ -227,6 +269,12 @@ class State:
                 "and email_sha256 in (select email_sha256 from _confirmed)",
                 [list_id],
             )
+            with self.wh.frame("_sent", sent.select("email_sha256")):
+                self.wh.execute(  # the outcome of these rows is known now
+                    f"delete from {self.s}.pending where list_id = ? "
+                    "and email_sha256 in (select email_sha256 from _sent)",
+                    [list_id],
+                )
             if action == "Add":
                 self.wh.execute(
                     f"insert into {self.s}.members select ?, email_sha256, ?, ? from _confirmed",

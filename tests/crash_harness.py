@@ -31,7 +31,7 @@ import duckdb
 
 from sync.standin import StandIn
 from tests.dbt_project import ROOT, Build
-from tests.sync_harness import TOKEN, sync_env
+from tests.sync_harness import OUTPUTS, TOKEN, sync_env
 
 SYNC = Path(sys.executable).with_name("sync")
 STATE = "sync_state"
@@ -91,6 +91,8 @@ class RecordingStandIn(StandIn):
                     self.applied.append(Applied(now, "add", list_id, frozenset(added)))
                 if removed:
                     self.applied.append(Applied(now, "remove", list_id, frozenset(removed)))
+            with self._cv:
+                self._cv.notify_all()
         return result
 
     @contextlib.contextmanager
@@ -123,17 +125,18 @@ class RecordingStandIn(StandIn):
             if not self._cv.wait_for(lambda: self._in_flight == 0, timeout):
                 raise AssertionError(f"the stand-in was still serving after {timeout} s")
 
-    def wait_call(self, index: int, proc: subprocess.Popen[bytes], deadline: float) -> float | None:
-        """Time of request number `index` (0-based, over the whole life of the stand-in);
-        None if the process ended first."""
+    def wait_event(
+        self, found: Any, proc: subprocess.Popen[bytes], deadline: float
+    ) -> float | None:
+        """Wait until `found(self)` returns a time; None if the process ended first."""
         with self._cv:
-            while len(self.stamps) <= index:
+            while (at := found(self)) is None:
                 if proc.poll() is not None:
                     return None
                 if time.monotonic() > deadline:
-                    raise AssertionError("no request reached the stand-in in time")
+                    raise AssertionError("the awaited request never reached the stand-in")
                 self._cv.wait(0.01)
-            return self.stamps[index][0]
+            return at
 
     def names(self) -> list[str]:
         return [rec["name"] for rec in self.lists().values()]
@@ -184,7 +187,9 @@ def snapshot(build: Build, models: list[str]) -> Snapshot:
             return Snapshot(tables, {}, {}, Counter(), [])
         list_ids = dict(con.execute(f"select audience, list_id from {STATE}.lists").fetchall())
         members: dict[int, set[str]] = {}
-        for list_id, h in con.execute(f"select list_id, email_sha256 from {STATE}.members").fetchall():
+        for list_id, h in con.execute(
+            f"select list_id, email_sha256 from {STATE}.members"
+        ).fetchall():
             members.setdefault(list_id, set()).add(h)
         status = Counter(
             dict(con.execute(f"select status, count(*) from {STATE}.runs group by 1").fetchall())
@@ -198,7 +203,9 @@ def snapshot(build: Build, models: list[str]) -> Snapshot:
     return Snapshot(tables, list_ids, members, status, run_ids)
 
 
-def change_audiences(build: Build, removes: dict[str, list[str]], adds: dict[str, list[str]]) -> None:
+def change_audiences(
+    build: Build, removes: dict[str, list[str]], adds: dict[str, list[str]]
+) -> None:
     """What the next `dbt build` might do: some people leave an audience, some enter one.
 
     New rows copy an existing row of the table with another hash (schema-agnostic).
@@ -249,6 +256,7 @@ class Kill:
     applied_after: list[Applied]  # applied by the stand-in after the client was dead
     gaps: dict[int, Gap] = field(default_factory=dict)  # list id -> disagreement
     left_files: list[str] = field(default_factory=list)
+    survived: bool = False  # the complete run after it converged
 
 
 class Sync:
@@ -282,7 +290,9 @@ class Sync:
         out, err = self.logs / f"run{self._n}.out", self.logs / f"run{self._n}.err"
         cmd = [
             str(SYNC), "run", "--json",
-            "--project-dir", str(ROOT), "--target-path", str(self.build.target_path), *args,
+            "--project-dir", str(ROOT), "--target-path", str(self.build.target_path),
+            # the manifest was built for this session; model files edited since do not matter
+            "--allow-stale-manifest", *args,
         ]  # fmt: skip
         with open(out, "wb") as o, open(err, "wb") as e:
             proc = subprocess.Popen(cmd, env=self.env(), stdout=o, stderr=e, cwd=str(ROOT))
@@ -301,6 +311,7 @@ class Sync:
             raise AssertionError(f"sync run did not finish in {RUN_TIMEOUT} s") from None
         seconds = time.monotonic() - started
         text = out.read_text()
+        OUTPUTS.extend([text, err.read_text()])  # for the suite's leak scan
         doc = json.loads(text) if text.strip() else {}
         first = self.bing.stamps[mark][0] - started if len(self.bing.stamps) > mark else None
         return Finished(code, doc, err.read_text(), seconds, first)
@@ -313,11 +324,13 @@ class Sync:
         return self.finish(proc, out, err, started, mark)
 
     def run_and_kill(
-        self, anchor: str, seconds: float, label: str, chain_applied: list[Applied]
+        self, anchor: str, seconds: float, label: str, chain_applied: list[Applied], nth: int = 1
     ) -> Kill | Finished:
-        """Start `sync run`; SIGKILL it `seconds` after it started (anchor "start") or after
-        its first request reached the stand-in (anchor "call"). A run that ends before its
-        kill time is returned as Finished."""
+        """Start `sync run` and SIGKILL it `seconds` after an anchor: "start" (the process
+        started), "call" (its first request reached the stand-in), "apply" or "apply:<kind>"
+        (the stand-in applied its `nth` upload, of that kind: create, add, remove), "result"
+        (the run asked for the result file of its `nth` applied upload).
+        A run that ends before its kill time is returned as Finished."""
         mark, applied_mark = len(self.bing.stamps), len(self.bing.applied)
         started = time.monotonic()
         proc, out, err = self.start()
@@ -325,10 +338,36 @@ class Sync:
         if anchor == "start":
             target = started + seconds
         else:
-            first = self.bing.wait_call(mark, proc, deadline)
-            if first is None:
+            if anchor == "call":
+
+                def found(b: RecordingStandIn) -> float | None:
+                    return b.stamps[mark][0] if len(b.stamps) > mark else None
+
+            elif anchor == "result":
+
+                def found(b: RecordingStandIn) -> float | None:
+                    hits = []
+                    for a in b.applied[applied_mark:]:
+                        t = next(
+                            (t for t, op in b.stamps[mark:] if op == "DownloadFile" and t > a.at),
+                            None,
+                        )
+                        if t is None:
+                            break
+                        hits.append(t)
+                    return hits[nth - 1] if len(hits) >= nth else None
+
+            else:
+                kind = anchor.partition(":")[2]
+
+                def found(b: RecordingStandIn) -> float | None:
+                    hits = [a for a in b.applied[applied_mark:] if kind in ("", a.kind)]
+                    return hits[nth - 1].at if len(hits) >= nth else None
+
+            at = self.bing.wait_event(found, proc, deadline)
+            if at is None:
                 return self.finish(proc, out, err, started, mark)
-            target = first + seconds
+            target = at + seconds
         while (now := time.monotonic()) < target:
             if proc.poll() is not None:
                 return self.finish(proc, out, err, started, mark)
@@ -338,6 +377,7 @@ class Sync:
         proc.wait(WAIT_TIMEOUT)
         if proc.returncode != -signal.SIGKILL:  # it ended just before the signal
             return self.finish(proc, out, err, started, mark)
+        OUTPUTS.extend([out.read_text(), err.read_text()])  # for the suite's leak scan
         self.bing.wait_idle()
         calls = [(t, op) for t, op in self.bing.stamps[mark:] if t <= killed_at]
         applied = self.bing.applied[applied_mark:]
@@ -346,16 +386,18 @@ class Sync:
         chain_applied.extend(applied)
         kill = Kill(
             label=label,
-            trigger=f"{seconds:.3f} s after {'start' if anchor == 'start' else 'first call'}",
+            trigger=f"{seconds:.3f} s after {anchor}" + (f" #{nth}" if anchor != "start" else ""),
             after=killed_at - started,
             phase="",
             calls=[op for _, op in calls],
             applied_before=before,
             applied_after=after,
         )
-        kill.left_files = [
-            str(p.relative_to(self.run_parent)) for p in self.run_parent.rglob("*") if p.is_file()
-        ] if self.run_parent.exists() else []
+        kill.left_files = (
+            [str(p.relative_to(self.run_parent)) for p in self.run_parent.rglob("*") if p.is_file()]
+            if self.run_parent.exists()
+            else []
+        )
         kill.gaps = self.check_after_kill(chain_applied)
         kill.phase = classify(calls, before, after, kill.gaps, killed_at, self.bing.delay)
         return kill
@@ -370,7 +412,9 @@ class Sync:
         snap = snapshot(self.build, self.models)
         by_name = {a.model: a.list_name for a in audiences(self.build)}
         for model, list_id in snap.list_ids.items():
-            assert list_id in remote, f"{model}: the state names list {list_id}, unknown at Microsoft"
+            assert list_id in remote, (
+                f"{model}: the state names list {list_id}, unknown at Microsoft"
+            )
             assert remote[list_id]["name"] == by_name[model], model
         in_flight_adds = {h for a in chain_applied if a.kind == "add" for h in a.hashes}
         in_flight_removes = {h for a in chain_applied if a.kind == "remove" for h in a.hashes}
@@ -378,20 +422,25 @@ class Sync:
         saved = set(snap.list_ids.values())
         for list_id, rec in remote.items():
             state = snap.members.get(list_id, set())
-            gap = Gap(rec["name"], list_id not in saved, rec["members"] - state, state - rec["members"])
+            gap = Gap(
+                rec["name"], list_id not in saved, rec["members"] - state, state - rec["members"]
+            )
             # Bing may be ahead of the state only by adds sent since the last complete run,
             # and behind it only by removes sent since then: never anything else.
             assert gap.ahead <= in_flight_adds, f"list {list_id}: Bing holds hashes never sent"
-            assert gap.behind <= in_flight_removes, f"list {list_id}: state claims unconfirmed hashes"
+            assert gap.behind <= in_flight_removes, (
+                f"list {list_id}: state claims unconfirmed hashes"
+            )
             if gap.unsaved or gap.ahead or gap.behind:
                 gaps[list_id] = gap
         folders = self.run_folders()
         assert len(folders) <= 1, f"bulk folders of several runs are left: {folders}"
         return gaps
 
-    def assert_converged(self, result: Finished) -> Snapshot:
+    def assert_converged(self, result: Finished, live: tuple[Path, ...] = ()) -> Snapshot:
         """The invariant after a complete run: Bing = audience table = state, for every list;
-        one list per name; no bulk files left; no run left 'running'."""
+        one list per name; no bulk files left (but in the folders of `live` runs, still going
+        on); no run left 'running'."""
         assert result.code == 0, f"exit {result.code}: {result.stderr[-3000:]}"
         remote = self.bing.lists()
         snap = snapshot(self.build, self.models)
@@ -409,9 +458,14 @@ class Sync:
             )
             assert snap.members.get(list_id, set()) == table, f"{a.model}: state != table"
         assert snap.run_status.get("running", 0) == 0, f"runs left running: {snap.run_status}"
-        left = [str(p) for p in self.workdir.rglob("*") if p.is_file()]
+        left = [
+            str(p)
+            for p in self.workdir.rglob("*")
+            if p.is_file() and not any(folder in p.parents for folder in live)
+        ]
         assert not left, f"bulk files left after a complete run: {left}"
-        assert not self.run_folders(), f"run folders left: {self.run_folders()}"
+        folders = [f for f in self.run_folders() if f not in live]
+        assert not folders, f"run folders left: {folders}"
         return snap
 
     def outcome(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
@@ -455,7 +509,7 @@ def classify(
     mine_after = [a for a in after if a.at >= t_url]
     kind = (mine_before or mine_after)[0].kind if (mine_before or mine_after) else "upload"
     if "UploadFile" not in ops[last_url:]:
-        return "upload: asking for an upload URL"
+        return "next upload: asking for its URL (the previous one committed)"
     if mine_after:
         return f"{kind}: file sent; Microsoft applied it after the kill"
     if not mine_before:
