@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from sync.standin import StandIn
 from tests.dbt_project import Build, dbt, new_build
-from tests.sync_harness import OUTPUTS, TOKEN, identifiers_in
+from tests.sync_harness import OUTPUTS, TOKEN, identifiers_in, sync_env
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +31,19 @@ def warehouse(demo_build: Build, tmp_path: Path) -> Build:
     shutil.copy(demo_build.database, copy.database)
     shutil.copytree(demo_build.target_path, copy.target_path)
     return copy
+
+
+@pytest.fixture
+def bing() -> Iterator[StandIn]:
+    """The loopback stand-in for Microsoft's Bulk service (the only thing replaced)."""
+    with StandIn(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def env(warehouse: Build, bing: StandIn, tmp_path: Path) -> dict[str, str]:
+    """The environment a scheduled `sync run` would have, pointed at the stand-in."""
+    return sync_env(warehouse, bing.url, str(tmp_path / "work"))
 
 
 class _SyncLogCapture(logging.Handler):

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -19,6 +20,8 @@ from sync.cli import main
 from tests.dbt_project import ROOT, Build
 
 TOKEN = "standin-access-token"
+# Real result files served by Microsoft's Bulk service (copied from shared/fixtures/bing).
+BING_FIXTURES = Path(__file__).parent / "fixtures" / "bing"
 # Every line the sync printed or logged in this test session; scanned for identifiers at the
 # end of the session (conftest.py), so a leak anywhere fails the suite.
 OUTPUTS: list[str] = []
@@ -76,6 +79,18 @@ def state_members(build: Build, list_id: int) -> set[str]:
             "select email_sha256 from sync_state.members where list_id = ?", [list_id]
         ).fetchall()
     return {r[0] for r in rows}
+
+
+def mismatches(build: Build, bing: Any, lists: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Audiences whose Bing list, table and state disagree (the sync's core invariant)."""
+    remote = bing.lists()
+    out = []
+    for audience, item in lists.items():
+        table = audience_hashes(build, audience)
+        at_bing = remote[item["list_id"]]["members"]
+        if not at_bing == table == state_members(build, item["list_id"]):
+            out.append(audience)
+    return out
 
 
 def sql(build: Build, statement: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:

@@ -28,20 +28,8 @@ from sync.bing import (
     parse_upload_result,
 )
 from sync.standin import StandIn
+from tests.sync_harness import BING_FIXTURES as FIXTURES
 
-# Real Microsoft result files: tests/fixtures/bing if copied into the repo, else the shared copy.
-FIXTURES = next(
-    (
-        path
-        for path in (
-            Path(__file__).parent / "fixtures" / "bing",
-            Path("/work/shared/fixtures/bing"),
-        )
-        if (path / "upload-result-invalid-list.csv").exists()
-    ),
-    None,
-)
-needs_fixtures = pytest.mark.skipif(FIXTURES is None, reason="Microsoft result fixtures missing")
 TOKEN = "access-token-for-tests-0123456789abcdef"
 FAST = RetryPolicy(
     max_attempts=4, base_delay=0.001, max_delay=0.01, upload_timeout=5.0, request_timeout=2.0
@@ -258,7 +246,6 @@ def test_outcomes_are_yielded_one_upload_at_a_time(standin, workdir):
 # Result files: Microsoft's real ones and ours, through the same parser
 
 
-@needs_fixtures
 def test_parse_real_invalid_list_result():
     result = parse_upload_result(FIXTURES / "upload-result-invalid-list.csv")
     assert result.list_errors == [(819689004, 4835, "InvalidAudienceId")]
@@ -283,7 +270,6 @@ def test_parse_real_invalid_list_result():
     assert set(result.rejected.get_column("list_id")) == {819689004}
 
 
-@needs_fixtures
 @pytest.mark.parametrize(
     "name", ["upload-result-email-not-hashed.csv", "upload-result-email-not-hashed.zip"]
 )

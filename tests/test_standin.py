@@ -36,20 +36,8 @@ from suds import WebFault
 
 from sync import bulkfile
 from sync.standin import StandIn
+from tests.sync_harness import BING_FIXTURES as FIXTURES
 
-# Real Microsoft result files: tests/fixtures/bing if copied into the repo, else the shared copy.
-FIXTURES = next(
-    (
-        path
-        for path in (
-            Path(__file__).parent / "fixtures" / "bing",
-            Path("/work/shared/fixtures/bing"),
-        )
-        if (path / "upload-result-invalid-list.csv").exists()
-    ),
-    None,
-)
-needs_fixtures = pytest.mark.skipif(FIXTURES is None, reason="Microsoft result fixtures missing")
 TOKEN = "standin-test-token"
 
 
@@ -238,7 +226,6 @@ def test_errors_and_results_echoes_every_row_with_ids(standin, tmp_path):
     assert [e.has_errors for e in entities[1:]] == [False, True, False]
 
 
-@needs_fixtures
 def test_unknown_list_mirrors_microsoft_result_file(standin, tmp_path):
     m = manager(standin, tmp_path)
     result = upload_short_file(m, tmp_path, 819689004, "Add", HASHES[:3], "ErrorsOnly")
@@ -257,7 +244,6 @@ def test_unknown_list_mirrors_microsoft_result_file(standin, tmp_path):
     assert standin.lists() == {}
 
 
-@needs_fixtures
 def test_email_not_hashed_mirrors_microsoft_result_file(standin, tmp_path):
     list_id = standin.add_list("Plain emails")
     m = manager(standin, tmp_path)

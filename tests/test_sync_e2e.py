@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from sync.standin import StandIn
 from tests.dbt_project import Build
 from tests.sync_harness import (
-    TOKEN,
     audience_hashes,
     env_without,
+    mismatches,
     no_identifiers,
     run_sync,
     sql,
     state_members,
-    sync_env,
 )
 
 AUDIENCES = (
@@ -31,25 +25,10 @@ AUDIENCES = (
 NEW_HASH = "ab" * 32
 
 
-@pytest.fixture
-def bing() -> Iterator[StandIn]:
-    with StandIn(token=TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-def env(warehouse: Build, bing: StandIn, tmp_path: Path) -> dict[str, str]:
-    return sync_env(warehouse, bing.url, str(tmp_path / "work"))
-
-
 def assert_lists_equal_tables(build: Build, bing: StandIn, result_lists: dict) -> None:
     """The invariant: Bing's membership = the audience table = the sync's state, per list."""
-    remote = bing.lists()
-    for audience in AUDIENCES:
-        list_id = result_lists[audience]["list_id"]
-        table = audience_hashes(build, audience)
-        assert remote[list_id]["members"] == table, audience
-        assert state_members(build, list_id) == table, audience
+    assert set(result_lists) == set(AUDIENCES)
+    assert mismatches(build, bing, result_lists) == []
 
 
 def test_first_run_creates_every_list_and_adds_every_member(

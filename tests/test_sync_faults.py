@@ -3,8 +3,6 @@ permanent ones fail their list clearly, and one list failing does not stop the o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,37 +10,17 @@ import pytest
 from sync.standin import StandIn
 from tests.dbt_project import Build
 from tests.sync_harness import (
-    TOKEN,
-    audience_hashes,
+    mismatches,
     no_identifiers,
     run_sync,
     sql,
-    state_members,
-    sync_env,
 )
 
 FAST = ("--retry-max-delay", "0.05", "--request-timeout", "2")
 
 
-@pytest.fixture
-def bing() -> Iterator[StandIn]:
-    with StandIn(token=TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-def env(warehouse: Build, bing: StandIn, tmp_path: Path) -> dict[str, str]:
-    return sync_env(warehouse, bing.url, str(tmp_path / "work"))
-
-
 def in_sync(build: Build, bing: StandIn, lists: dict[str, Any]) -> bool:
-    remote = bing.lists()
-    return all(
-        remote[v["list_id"]]["members"]
-        == audience_hashes(build, a)
-        == state_members(build, v["list_id"])
-        for a, v in lists.items()
-    )
+    return not mismatches(build, bing, lists)
 
 
 TRANSIENT = [

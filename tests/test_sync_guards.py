@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,25 +13,12 @@ import pytest
 from sync.standin import StandIn
 from tests.dbt_project import Build
 from tests.sync_harness import (
-    TOKEN,
     audience_hashes,
     env_without,
     run_sync,
     sql,
     state_members,
-    sync_env,
 )
-
-
-@pytest.fixture
-def bing() -> Iterator[StandIn]:
-    with StandIn(token=TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-def env(warehouse: Build, bing: StandIn, tmp_path: Path) -> dict[str, str]:
-    return sync_env(warehouse, bing.url, str(tmp_path / "work"))
 
 
 @pytest.fixture
