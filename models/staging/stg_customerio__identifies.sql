@@ -7,6 +7,16 @@
     )
 }}
 
+{%- set staged_columns = [
+    'message_id',
+    'user_id',
+    'anonymous_id',
+    'has_email',
+    'email_sha256',
+    'identified_at',
+    'received_at',
+] -%}
+
 with
 
 source as (
@@ -58,49 +68,6 @@ hashed as (
 
 ),
 
--- Incremental builds read only the messages received since the last build, less a lookback
--- for late-loaded files; the copies already staged of those messages compete again, so the
--- earliest delivery still wins.
-new_deliveries as (
-
-    select * from hashed
-    {% if is_incremental() %}
-        where received_at > (
-            select
-                {{ dbt.dateadd('hour', -var('staging_lookback_hours'), 'max(received_at)') }}
-            from {{ this }}
-        )
-    {% endif %}
-
-),
-
-candidates as (
-
-    select * from new_deliveries
-    {% if is_incremental() %}
-        union all
-        select
-            staged.message_id,
-            staged.user_id,
-            staged.anonymous_id,
-            staged.has_email,
-            staged.email_sha256,
-            staged.identified_at,
-            staged.received_at
-        from {{ this }} as staged
-        where staged.message_id in (select new_deliveries.message_id from new_deliveries)
-    {% endif %}
-
-),
-
--- Pipelines delivers at least once: keep the earliest delivery of each message.
-deduplicated as (
-
-    select * from candidates
-    qualify row_number() over (
-        partition by message_id order by received_at, identified_at
-    ) = 1
-
-)
+{{ earliest_deliveries('hashed', staged_columns, 'identified_at') }}
 
 select * from deduplicated
