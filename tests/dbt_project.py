@@ -19,7 +19,8 @@ import polars as pl
 from dbt.cli.main import dbtRunner
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# The hand-worked people of shared/fixtures/audiences, copied so the suite needs no sibling folder.
+AUDIENCE_FIXTURES = ROOT / "tests" / "fixtures" / "audiences"
 DEMO_AS_OF = "2026-11-28T12:00:00Z"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.dbt_project import DEMO_AS_OF, SHARED, Build, dbt, new_build
+from tests.dbt_project import AUDIENCE_FIXTURES, DEMO_AS_OF, Build, dbt, new_build
 
 STATES = (
     "recent_purchaser_0_7d",
@@ -45,7 +45,7 @@ DEMO_AUDIENCES = {
 
 def expected_fixture_states() -> dict[str, tuple[str | None, str | None]]:
     """person_id -> (state, email_sha256) from shared/fixtures/audiences/expected_states.csv."""
-    with open(SHARED / "fixtures/audiences/expected_states.csv", newline="") as f:
+    with open(AUDIENCE_FIXTURES / "expected_states.csv", newline="") as f:
         return {
             r["person_id"]: (r["state"] or None, r["email_sha256"] or None)
             for r in csv.DictReader(f)
@@ -111,8 +111,8 @@ def test_each_hash_in_at_most_one_audience_and_well_formed(demo_build: Build) ->
 
 def _fixture_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
     read = {"infer_schema": False}
-    tracks = pl.read_csv(SHARED / "fixtures/audiences/tracks.csv", **read)
-    identifies = pl.read_csv(SHARED / "fixtures/audiences/identifies.csv", **read)
+    tracks = pl.read_csv(AUDIENCE_FIXTURES / "tracks.csv", **read)
+    identifies = pl.read_csv(AUDIENCE_FIXTURES / "identifies.csv", **read)
     return tracks, identifies
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tests.dbt_project import DEMO_AS_OF, SHARED, Build, dbt, new_build
+from tests.dbt_project import AUDIENCE_FIXTURES, DEMO_AS_OF, Build, dbt, new_build
 
 TABLES = (
     "audience_states",
@@ -25,8 +25,8 @@ def snapshot(build: Build) -> dict[str, pl.DataFrame]:
 
 def test_incremental_build_equals_full_refresh(tmp_path: Path) -> None:
     read = {"infer_schema": False}
-    tracks = pl.read_csv(SHARED / "fixtures/audiences/tracks.csv", **read)
-    identifies = pl.read_csv(SHARED / "fixtures/audiences/identifies.csv", **read)
+    tracks = pl.read_csv(AUDIENCE_FIXTURES / "tracks.csv", **read)
+    identifies = pl.read_csv(AUDIENCE_FIXTURES / "identifies.csv", **read)
     cut = "2026-11-27T00:00:00"
     first = tracks.filter(pl.col("received_at") < cut)
     later = tracks.filter(pl.col("received_at") >= cut)

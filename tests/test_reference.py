@@ -17,8 +17,7 @@ import polars as pl
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures" / "audiences"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "audiences"  # copy of shared/'s
 AS_OF = "2026-11-28T12:00:00Z"
 TRACK_COLUMNS = "id,event,event_text,user_id,anonymous_id,timestamp,received_at,properties,context"
 TRACK_COLUMNS = TRACK_COLUMNS.split(",")
