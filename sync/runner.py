@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from sync.bing import Bing, BingError, RemoteList, scrub
+from sync.bing import Bing, BingError, PermanentBingError, RemoteList, scrub
 from sync.errors import SyncError
 from sync.plan import ListPlan
 from sync.project import Audience
@@ -130,13 +130,17 @@ class Runner:
         self.state = state
         self._bing_factory = bing_factory
         self._bing: Bing | None = None
+        self._connect_error: BingError | None = None
         self._remote: list[RemoteList] | None = None
         self.run_id = run_id
         self.progress = progress
 
     @property
     def bing(self) -> Bing:
-        """Connect to Microsoft only when some list has work: a no-change run calls nothing."""
+        """Connect to Microsoft only when some list has work: a no-change run calls nothing.
+        A connection refused for good (revoked token) fails every list without asking again."""
+        if self._connect_error is not None:
+            raise self._connect_error
         if self._bing is None:
             self._bing = self._bing_factory()
         return self._bing
@@ -163,6 +167,8 @@ class Runner:
             else:
                 self._sync(plan, result)
         except (BingError, SyncError) as exc:
+            if isinstance(exc, PermanentBingError) and exc.step == "authenticate":
+                self._connect_error = exc  # the other lists fail the same way, unasked
             result.status = "failed"
             result.message = f"list {a.list_name} ({a.name}): {exc}"
             log.error("%s", result.message)

@@ -117,9 +117,6 @@ class State:
         for ddl in DDL:
             self.wh.execute(ddl.format(s=self.s))
 
-    def exists(self) -> bool:
-        return self.wh.columns(self.schema, "runs") is not None
-
     # ------------------------------------------------------------------ lists
     def list_id(self, audience: Audience) -> int | None:
         return self.wh.scalar(

@@ -148,7 +148,3 @@ class Warehouse:
     def is_sha256_hex(self, column: str) -> str:
         """SQL predicate: `column` is a lowercase 64-hex SHA-256."""
         return f"regexp_full_match({column}, '[0-9a-f]{{64}}')"
-
-    def days_ago(self, days: float) -> str:
-        """SQL expression for now() minus `days` days, as a UTC timestamp."""
-        return f"(now()::timestamp - to_microseconds(cast({int(days * 86_400_000_000)} as bigint)))"

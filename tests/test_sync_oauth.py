@@ -72,3 +72,4 @@ def test_a_revoked_refresh_token_fails_clearly(
     messages = " ".join(v["message"] or "" for v in result.lists().values())
     assert "BING_REFRESH_TOKEN" in messages or "refresh token" in messages.lower()
     assert "invalid-token" not in result.stderr + messages
+    assert len(bing.oauth_requests) == 1  # asked once, not once per list
