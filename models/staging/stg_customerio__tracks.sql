@@ -22,6 +22,7 @@ with
 source as (
 
     select * from {{ customerio_source('tracks') }}
+    {{ received_since_last_build() }}
 
 ),
 
