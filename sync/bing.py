@@ -23,7 +23,6 @@ import http.client
 import logging
 import os
 import random
-import re
 import tempfile
 import time
 import urllib.error
@@ -62,6 +61,7 @@ from suds import WebFault
 
 from . import bulkfile
 from .errors import ConfigError
+from .redact import scrub
 
 log = logging.getLogger("sync.bing")
 
@@ -305,22 +305,6 @@ class TransientBingError(BingError):
 
 class PermanentBingError(BingError):
     """Retrying will not help until someone acts; the message says what to do."""
-
-
-_URL_RE = re.compile(r"\b(?:https?|ftp)://\S+", re.IGNORECASE)
-_EMAIL_RE = re.compile(r"[^\s@<>()\[\]\"',;:]+@[^\s@<>()\[\]\"',;:]+\.[A-Za-z]{2,}")
-_HEX64_RE = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])")
-_DIGIT_RE = re.compile(r"\d")
-_TOKEN_RE = re.compile(r"[A-Za-z0-9\-_.~+/]{32,}={0,2}")
-
-
-def scrub(text: str) -> str:
-    """Remove URLs, emails, SHA-256 hashes and token-like strings from ``text``."""
-    text = _URL_RE.sub("<url>", str(text))
-    text = _EMAIL_RE.sub("<email>", text)
-    text = _HEX64_RE.sub("<hash>", text)
-    # Long runs with a digit look like tokens; long words (error symbols) stay.
-    return _TOKEN_RE.sub(lambda m: "<redacted>" if _DIGIT_RE.search(m[0]) else m[0], text)
 
 
 @dataclass(frozen=True)

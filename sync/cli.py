@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from sync.errors import ConfigError, LockTimeout, SyncError
 from sync.output import emit_json, print_plan, print_run, print_status, setup_logging
 from sync.plan import Overrides, plan_list
 from sync.project import Audience, Project, load_audiences, load_project, select_audiences
+from sync.redact import scrub
 from sync.state import State
 from sync.warehouse import Warehouse
 
@@ -81,20 +83,21 @@ class Context:
         self.project: Project = load_project(
             kw["project_dir"], kw["profiles_dir"], kw["target"], kw["target_path"]
         )
-        audiences = load_audiences(self.project, allow_stale=kw["allow_stale_manifest"])
-        if not audiences:
-            raise ConfigError(
-                "the dbt manifest has no audience models (no model has meta.bing); "
-                "see README 'Add an audience'"
-            )
-        self.audiences: list[Audience] = select_audiences(audiences, tuple(kw["select"]))
-        self.wh = Warehouse.open(
-            self.project.target,
-            lock_timeout=kw["lock_timeout"],
-            project_dir=self.project.project_dir,
-        )
-        self.state = State(self.wh, kw["state_schema"])
-        self.state.ensure()
+        # The lock first: the manifest is read once no `dbt build` can be rewriting it.
+        self.wh = Warehouse.open(self.project.target, lock_timeout=kw["lock_timeout"])
+        try:
+            audiences = load_audiences(self.project, allow_stale=kw["allow_stale_manifest"])
+            if not audiences:
+                raise ConfigError(
+                    "the dbt manifest has no audience models (no model has meta.bing); "
+                    "see README 'Add an audience'"
+                )
+            self.audiences: list[Audience] = select_audiences(audiences, tuple(kw["select"]))
+            self.state = State(self.wh, kw["state_schema"])
+            self.state.ensure()
+        except BaseException:
+            self.wh.close()
+            raise
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -105,10 +108,18 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except (ConfigError, LockTimeout, SyncError) as exc:
-            if kwargs.get("as_json"):
-                emit_json({"error": str(exc), "exit_code": 1})
-            click.echo(f"sync: error: {exc}", err=True)
-            sys.exit(1)
+            message = str(exc)
+        except Exception as exc:  # a bug or an engine error: one scrubbed line, never a value
+            log.debug(
+                "traceback (values left out):\n%s", "".join(traceback.format_tb(exc.__traceback__))
+            )
+            message = (
+                f"unexpected {type(exc).__name__}: {scrub(str(exc))} (rerun with -v for where)"
+            )
+        if kwargs.get("as_json"):
+            emit_json({"error": message, "exit_code": 1})
+        click.echo(f"sync: error: {message}", err=True)
+        sys.exit(1)
 
     return wrapper
 

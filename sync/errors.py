@@ -11,3 +11,7 @@ class ConfigError(SyncError):
 
 class LockTimeout(SyncError):
     """Another sync run (or a dbt build) held the warehouse for longer than the lock timeout."""
+
+
+class WarehouseError(SyncError):
+    """A query failed in the warehouse (a broken view, a wrong column type...)."""

@@ -23,7 +23,7 @@ def setup_logging(verbosity: int) -> None:
     """-q: warnings only; default: progress; -v: debug of our own modules. Third-party
     loggers stay at WARNING whatever the verbosity: suds at DEBUG would print whole SOAP
     envelopes, tokens included."""
-    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG
     global _handler
     root = logging.getLogger()
     if _handler is not None:

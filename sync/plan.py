@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sync.errors import WarehouseError
 from sync.project import Audience
 from sync.state import Delta, State
 from sync.warehouse import Warehouse
@@ -76,8 +77,12 @@ def plan_list(wh: Warehouse, state: State, audience: Audience, overrides: Overri
         plan.error = f"audience table {table} has no column {', '.join(missing)}"
         return plan
 
-    plan.list_id = state.list_id(audience) or audience.list_id
-    delta = plan.delta = state.delta(audience, relation, plan.list_id)
+    plan.list_id = audience.list_id or state.list_id(audience)  # a pin in the YAML wins
+    try:
+        delta = plan.delta = state.delta(audience, relation, plan.list_id)
+    except WarehouseError as exc:  # e.g. a broken view, or a non-text email_sha256 column
+        plan.error = f"audience table {table} cannot be read: {exc}"
+        return plan
     if delta.bad_hashes:
         plan.error = (
             f"audience table {table} has {delta.bad_hashes} row(s) whose email_sha256 is not a "

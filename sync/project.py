@@ -86,8 +86,14 @@ def _render(value: Any) -> Any:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    with open(path) as f:
-        return yaml.safe_load(f) or {}
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is not a YAML mapping")
+    return data
 
 
 def load_project(
@@ -122,7 +128,8 @@ def load_project(
     raw = _read_yaml(Path(pdir) / "profiles.yml").get(profile_name)
     if not raw:
         raise ConfigError(f"profile {profile_name!r} is not in {Path(pdir) / 'profiles.yml'}")
-    target_name = target or os.environ.get("DBT_TARGET") or raw.get("target")
+    # as dbt: the flag, else the profile's own (rendered), else "default"
+    target_name = target or os.environ.get("DBT_TARGET") or _render(raw.get("target")) or "default"
     outputs = raw.get("outputs") or {}
     if target_name not in outputs:
         raise ConfigError(
@@ -149,9 +156,22 @@ def _model_files_newer_than(project: Project, stamp: float) -> list[Path]:
     return newer
 
 
+def _bing_meta(node: dict[str, Any]) -> Any:
+    """A model's meta.bing block (config.meta in dbt >= 1.10, meta before), or None."""
+    for holder in (node.get("config") or {}, node):
+        bing = (holder.get("meta") or {}).get("bing")
+        if bing is not None:
+            return bing
+    return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _audience_from_node(node: dict[str, Any]) -> Audience:
     name = node["name"]
-    bing = node.get("config", {}).get("meta", {}).get("bing") or node.get("meta", {}).get("bing")
+    bing = _bing_meta(node)
     where = f"model {name}: meta.bing"
     if not isinstance(bing, dict):
         raise ConfigError(f"{where} must be a mapping with at least list_name and role")
@@ -162,13 +182,17 @@ def _audience_from_node(node: dict[str, Any]) -> Audience:
     if role not in ROLES:
         raise ConfigError(f"{where}.role is {role!r}; use `target` or `exclude` (suppression)")
     duration = bing.get("membership_duration_days", -1)
-    if not isinstance(duration, int) or not (duration == -1 or 1 <= duration <= 180):
+    if (
+        not _number(duration)
+        or duration != int(duration)
+        or not (duration == -1 or 1 <= duration <= 180)
+    ):
         raise ConfigError(f"{where}.membership_duration_days is {duration!r}; use -1 or 1..180")
     list_id = bing.get("list_id")
-    if list_id is not None and (not isinstance(list_id, int) or list_id <= 0):
+    if list_id is not None and (not _number(list_id) or list_id != int(list_id) or list_id <= 0):
         raise ConfigError(f"{where}.list_id is {list_id!r}; use the numeric id of an existing list")
     share = bing.get("max_remove_share", DEFAULT_MAX_REMOVE_SHARE)
-    if not isinstance(share, (int, float)) or not 0 <= share <= 1:
+    if not _number(share) or not 0 <= share <= 1:
         raise ConfigError(f"{where}.max_remove_share is {share!r}; use a number from 0 to 1")
     return Audience(
         name=name,
@@ -177,8 +201,8 @@ def _audience_from_node(node: dict[str, Any]) -> Audience:
         identifier=node.get("alias") or name,
         list_name=list_name.strip(),
         role=role,
-        membership_duration_days=duration,
-        list_id=list_id,
+        membership_duration_days=int(duration),
+        list_id=int(list_id) if list_id is not None else None,
         max_remove_share=float(share),
     )
 
@@ -213,6 +237,7 @@ def load_audiences(project: Project, *, allow_stale: bool = False) -> list[Audie
         )
     ]
     names: dict[str, str] = {}
+    pins: dict[int, str] = {}
     for a in audiences:
         if a.list_name in names:
             raise ConfigError(
@@ -220,6 +245,13 @@ def load_audiences(project: Project, *, allow_stale: bool = False) -> list[Audie
                 "each list belongs to one audience"
             )
         names[a.list_name] = a.name
+        if a.list_id is not None:
+            if a.list_id in pins:
+                raise ConfigError(
+                    f"models {pins[a.list_id]} and {a.name} both pin list_id {a.list_id}; "
+                    "each list belongs to one audience"
+                )
+            pins[a.list_id] = a.name
     return sorted(audiences, key=lambda a: (not a.is_exclusion, a.name))
 
 

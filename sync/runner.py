@@ -23,10 +23,11 @@ from typing import Any
 
 import polars as pl
 
-from sync.bing import Bing, BingError, PermanentBingError, RemoteList, scrub
+from sync.bing import Bing, BingError, PermanentBingError, RemoteList
 from sync.errors import SyncError
 from sync.plan import ListPlan
 from sync.project import Audience
+from sync.redact import scrub
 from sync.state import State
 
 log = logging.getLogger("sync.run")
@@ -269,7 +270,16 @@ class Runner:
                 "one with meta.bing.list_id"
             )
         if same_name:
-            list_id = same_name[0].list_id
+            found = same_name[0]
+            duration = found.membership_duration if found.membership_duration is not None else -1
+            if duration != a.membership_duration_days:
+                raise SyncError(
+                    f"list {found.list_id} at Microsoft has membership duration {duration}, "
+                    f"meta.bing says {a.membership_duration_days}: Microsoft would expire members "
+                    "the sync believes present; make them equal (in the Microsoft Advertising "
+                    "UI or the YAML)"
+                )
+            list_id = found.list_id
             log.info("%s: found existing list %s at Microsoft", a.name, list_id)
         else:
             list_id = self.bing.create_list(

@@ -8,8 +8,9 @@ where the next run finds it).
 
 The invariants: `members` only ever holds what a Microsoft result file confirmed; each
 upload's outcome is committed in one transaction; and a hash is written to `pending` before
-it is sent, so after a crash the next run treats it as "maybe applied": a pending add that
-left the audience is removed, a pending remove that came back is added again.
+it is sent and leaves it only when Microsoft confirms it, so a hash whose fate is unknown
+(the run died, or Microsoft rejected the row) is "uncertain" whatever the action was: the
+next run sends it again in whichever direction the audience needs.
 """
 
 from __future__ import annotations
@@ -136,10 +137,10 @@ class State:
     # ------------------------------------------------------------------ deltas
     def _sets_sql(self, relation: str) -> str:
         """CTEs shared by planning and sending, all computed in the warehouse:
-        `audience`; `members` (confirmed); `maybe_present` = members plus pending adds (may
-        have been applied); `surely_present` = members without a pending remove and not due
-        for a refresh. Adds = audience - surely_present; removes = maybe_present - audience.
-        Parameters: list_id (x3), refresh cutoff (x2)."""
+        `audience`; `members` (confirmed); `maybe_present` = members plus every pending hash
+        (its upload may have been applied); `surely_present` = members with no pending row
+        and not due for a refresh. Adds = audience - surely_present; removes = maybe_present
+        - audience. Parameters: list_id (x2), refresh cutoff (x2)."""
         return f"""
             audience as (
                 select distinct email_sha256 from {relation} where email_sha256 is not null
@@ -148,19 +149,16 @@ class State:
                 select email_sha256, confirmed_at from {self.s}.members where list_id = ?
             ),
             pending as (
-                select distinct email_sha256, action from {self.s}.pending where list_id = ?
+                select distinct email_sha256 from {self.s}.pending where list_id = ?
             ),
             maybe_present as (
                 select email_sha256 from members
                 union
-                select email_sha256 from pending where action = 'Add'
+                select email_sha256 from pending
             ),
             surely_present as (
                 select m.email_sha256 from members m
-                where not exists (
-                    select 1 from pending p
-                    where p.email_sha256 = m.email_sha256 and p.action = 'Remove'
-                )
+                where not exists (select 1 from pending p where p.email_sha256 = m.email_sha256)
                 and (cast(? as timestamp) is null or m.confirmed_at >= ?)
             ),
             to_add as (
@@ -266,12 +264,11 @@ class State:
                 "and email_sha256 in (select email_sha256 from _confirmed)",
                 [list_id],
             )
-            with self.wh.frame("_sent", sent.select("email_sha256")):
-                self.wh.execute(  # the outcome of these rows is known now
-                    f"delete from {self.s}.pending where list_id = ? "
-                    "and email_sha256 in (select email_sha256 from _sent)",
-                    [list_id],
-                )
+            self.wh.execute(  # confirmed: their fate is known; rejected rows stay uncertain
+                f"delete from {self.s}.pending where list_id = ? "
+                "and email_sha256 in (select email_sha256 from _confirmed)",
+                [list_id],
+            )
             if action == "Add":
                 self.wh.execute(
                     f"insert into {self.s}.members select ?, email_sha256, ?, ? from _confirmed",

@@ -17,7 +17,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from sync.errors import ConfigError, LockTimeout
+from sync.errors import ConfigError, LockTimeout, WarehouseError
+from sync.redact import scrub
 
 log = logging.getLogger("sync.warehouse")
 
@@ -41,24 +42,30 @@ class Warehouse:
         self.database_name = database_name
 
     @classmethod
-    def open(
-        cls, target: Mapping[str, Any], *, lock_timeout: float, project_dir: Path
-    ) -> Warehouse:
-        """Open the target's database, waiting up to `lock_timeout` s for another writer."""
+    def open(cls, target: Mapping[str, Any], *, lock_timeout: float) -> Warehouse:
+        """Open the target's database, waiting up to `lock_timeout` s for another writer.
+
+        A relative `path` is taken from the current folder, as dbt-duckdb does, so `dbt build`
+        and `sync run` started from the same place open the same file.
+        """
         if target.get("type") != "duckdb":
             raise ConfigError(
                 f"profile target type {target.get('type')!r} is not supported by the sync yet "
                 "(DuckDB only); the warehouse module is the one place to add it"
             )
-        path = str(target.get("path") or ":memory:")
-        if path != ":memory:" and not path.startswith(("md:", "motherduck:")):
-            resolved = Path(path) if Path(path).is_absolute() else project_dir / path
-            if not resolved.exists():
-                raise ConfigError(
-                    f"warehouse file {resolved} does not exist: run `dbt build` first "
-                    "(the sync reads the audience tables it builds)"
-                )
-            path = str(resolved)
+        raw_path = str(target.get("path") or ":memory:")
+        if raw_path == ":memory:" or raw_path.startswith(("md:", "motherduck:")):
+            raise ConfigError(
+                f"profile path {raw_path!r}: the sync needs a DuckDB file (its state lives there "
+                "and its file lock keeps two runs apart)"
+            )
+        resolved = Path(raw_path).expanduser().resolve()
+        if not resolved.exists():
+            raise ConfigError(
+                f"warehouse file {resolved} does not exist: run `dbt build` first "
+                "(from the same folder: a relative profile path is taken from it)"
+            )
+        path = str(resolved)
         config = {k: str(v) for k, v in (target.get("settings") or {}).items()}
         deadline = time.monotonic() + lock_timeout
         delay = 0.2
@@ -79,7 +86,11 @@ class Warehouse:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
         for key, value in config.items():  # as dbt-duckdb does: SET after connecting
-            con.execute(f"set {quote_ident(key)} = ?", [value]).fetchall()
+            try:
+                con.execute(f"set {quote_ident(key)} = ?", [value]).fetchall()
+            except duckdb.Error as exc:
+                con.close()
+                raise ConfigError(f"profile setting {key!r}: {exc}") from exc
         name = con.sql("select current_database()").fetchall()[0][0]
         return cls(con, name)
 
@@ -93,15 +104,27 @@ class Warehouse:
         self.close()
 
     # ------------------------------------------------------------------ SQL
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Engine errors as WarehouseError, their text scrubbed: DuckDB quotes values it
+        could not convert, and those may be emails or hashes."""
+        try:
+            yield
+        except duckdb.Error as exc:
+            raise WarehouseError(f"{type(exc).__name__}: {scrub(str(exc))}") from None
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        self._con.execute(sql, params or []).fetchall()  # drained: DuckDB 2 keeps results open
+        with self._errors():
+            self._con.execute(sql, params or []).fetchall()  # drained: DuckDB 2 keeps it open
 
     def fetch(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
         """Run a query and return its result as a polars DataFrame (via Arrow, no row loop)."""
-        return self._con.sql(sql, params=list(params or [])).pl()
+        with self._errors():
+            return self._con.sql(sql, params=list(params or [])).pl()
 
     def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        rows = self._con.execute(sql, params or []).fetchall()
+        with self._errors():
+            rows = self._con.execute(sql, params or []).fetchall()
         return rows[0][0] if rows else None
 
     @contextmanager

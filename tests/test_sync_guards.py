@@ -187,3 +187,42 @@ def test_profile_problems_are_named(
     wrong_target = run_sync(warehouse, env, "plan", "--target", "prod")
     assert wrong_target.exit_code == 1
     assert "target 'prod' is not in profile" in wrong_target.stderr
+
+
+def test_an_unreadable_audience_fails_only_its_list_and_leaks_nothing(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """A view whose email column is not text fails in the engine: that list fails, cleanly."""
+    sql(warehouse, "drop table audience_ltv_high")
+    sql(
+        warehouse,
+        "create view audience_ltv_high as select cast('someone@example.com' as integer) "
+        "as email_sha256, 'x' as person_id, 'high' as ltv_tier, now() as as_of",
+    )
+    result = run_sync(warehouse, env, "run")
+    assert result.exit_code == 1
+    assert result.lists()["audience_ltv_high"]["status"] == "failed"
+    assert "cannot be read" in result.lists()["audience_ltv_high"]["message"]
+    assert sum(v["status"] == "in_sync" for v in result.lists().values()) == 5
+    assert "example.com" not in result.stderr + str(result.doc)
+
+
+def test_two_audiences_pinning_one_list_is_refused(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    manifest = warehouse.target_path / "manifest.json"
+    text = manifest.read_text()
+    for name in ("CIO__LTV_High__NoOtherState", "CIO__Lapsed_90d-plus__NoPurchase"):
+        text = text.replace(f'"list_name": "{name}"', f'"list_name": "{name}", "list_id": 42')
+    manifest.write_text(text)
+    result = run_sync(warehouse, env, "plan", "--allow-stale-manifest")
+    assert result.exit_code == 1 and "both pin list_id 42" in result.stderr
+
+
+def test_an_adopted_list_with_another_membership_duration_is_refused(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    bing.add_list("CIO__LTV_High__NoOtherState", membership_duration=30)
+    result = run_sync(warehouse, env, "run", "-s", "ltv_high")
+    assert result.exit_code == 1
+    assert "membership duration 30" in result.lists()["audience_ltv_high"]["message"]
