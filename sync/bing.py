@@ -877,6 +877,13 @@ class Bing:
                         )
                 if phase == "download":
                     path = self._download_result(op, f"{step}: fetch the result file")
+                    if path is None and op.final_status.status == "CompletedWithErrors":
+                        # errors without their rows: nothing of this file can count as confirmed
+                        raise TransientBingError(
+                            f"{step}: fetch the result file",
+                            "Microsoft reported errors but served no result file",
+                            retry_in_run=False,
+                        )
                     return path, request_id, tracking_id
             except TransientBingError as err:
                 if phase == "url" and posted and not resubmit:

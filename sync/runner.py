@@ -76,23 +76,31 @@ def new_run_id() -> str:
 LOCK_NAME = ".in-use"
 
 
+def _lock_is_free(path: Path) -> bool:
+    """True when no live process holds the flock on `path` (the kernel drops it on death)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False  # being created or moved right now, or not ours
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def _delete_abandoned(parent: Path) -> None:
     """Delete the folders of runs that died (SIGKILL, power loss): the kernel released their
     lock. Folders of live runs, of this project or any other on the machine, stay."""
-    for folder in parent.iterdir():
-        lock_path = folder / LOCK_NAME
-        try:
-            fd = os.open(lock_path, os.O_RDWR)
-        except OSError:
-            continue  # being created right now, or not ours
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # a live run holds it
-        finally:
-            os.close(fd)
-        log.info("deleting bulk files left by an interrupted run")
-        shutil.rmtree(folder, ignore_errors=True)
+    for entry in parent.iterdir():
+        if entry.is_dir():
+            if _lock_is_free(entry / LOCK_NAME):
+                log.info("deleting bulk files left by an interrupted run")
+                shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name.endswith(".lock") and _lock_is_free(entry):
+            entry.unlink(missing_ok=True)  # a run that died before making its folder
 
 
 @contextmanager
@@ -107,9 +115,12 @@ def private_workdir(run_id: str) -> Iterator[Path]:
     parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(parent, 0o700)
     work = parent / run_id
-    work.mkdir(mode=0o700)
-    fd = os.open(work / LOCK_NAME, os.O_CREAT | os.O_RDWR, 0o600)
+    # lock first, then move the locked file in: a cleaner never sees an unlocked .in-use
+    staging = parent / f".{run_id}.lock"
+    fd = os.open(staging, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
+    work.mkdir(mode=0o700)
+    os.rename(staging, work / LOCK_NAME)
     try:
         _delete_abandoned(parent)
         yield work

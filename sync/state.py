@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from sync.errors import SyncError
 from sync.project import Audience
 from sync.warehouse import Warehouse, quote_ident
 
@@ -251,6 +252,12 @@ class State:
     ) -> int:
         """One upload's result, in one transaction: confirmed rows change `members`, rejected
         rows go to `row_errors`, the run's counters move. Returns the confirmed count."""
+        unmatched = rejected.join(sent, on="email_sha256", how="anti").height
+        if unmatched:  # then "sent minus rejected" would count rows Microsoft refused
+            raise SyncError(
+                f"{unmatched} rejected row(s) in Microsoft's result file match no row sent; "
+                "nothing of this upload is recorded as confirmed (it is sent again next run)"
+            )
         now = utcnow()
         confirmed = sent.join(rejected.select("email_sha256"), on="email_sha256", how="anti")
         counter = "adds" if action == "Add" else "removes"
@@ -346,15 +353,21 @@ class State:
                 from {self.s}.runs where audience = ? order by started_at desc limit ?""",
                 [a.name, history],
             )
-            errors = self.wh.fetch(
-                f"""select error_code, any_value(error_message) as error_message, count(*) as n
-                from {self.s}.row_errors
-                where audience = ? and run_id = (
-                    select run_id from {self.s}.runs where audience = ?
-                    and status not in ('running', 'interrupted')
-                    order by started_at desc limit 1)
-                group by error_code order by n desc""",
-                [a.name, a.name],
+            errors = self.wh.fetch(  # rejected rows whose fate is still open (pending)
+                f"""with latest as (
+                    select email_sha256, max_by(error_code, recorded_at) as error_code,
+                        max_by(error_message, recorded_at) as error_message
+                    from {self.s}.row_errors where audience = ? and list_id = ?
+                    group by email_sha256
+                )
+                select l.error_code, any_value(l.error_message) as error_message, count(*) as n
+                from latest l
+                where exists (
+                    select 1 from {self.s}.pending p
+                    where p.list_id = ? and p.email_sha256 = l.email_sha256
+                )
+                group by l.error_code order by n desc""",
+                [a.name, list_id, list_id],
             )
             out.append(
                 {
