@@ -700,6 +700,11 @@ class Bing:
             except TransientBingError as err:
                 attempts.failed(err)
 
+    def authenticate(self) -> None:
+        """Get an access token now (a refresh-token exchange, unless BING_ACCESS_TOKEN is set),
+        so a caller can learn that credentials are refused before it records anything."""
+        self._authorization_data()
+
     def _authorization_data(self) -> AuthorizationData:
         if self._authorization is not None:
             return self._authorization

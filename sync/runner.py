@@ -231,6 +231,7 @@ class Runner:
         self, a: Audience, list_id: int, action: str, frame: pl.DataFrame, result: ListResult
     ) -> None:
         done = 0
+        self.bing.authenticate()  # refused credentials must not mark hashes uncertain
         self.state.mark_pending(self.run_id, list_id, action, frame)
         for outcome in self.bing.upload(list_id, action, frame):
             confirmed = self.state.commit_upload(

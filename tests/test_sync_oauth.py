@@ -73,3 +73,18 @@ def test_a_revoked_refresh_token_fails_clearly(
     assert "BING_REFRESH_TOKEN" in messages or "refresh token" in messages.lower()
     assert "invalid-token" not in result.stderr + messages
     assert len(bing.oauth_requests) == 1  # asked once, not once per list
+    assert sql(warehouse, "select count(*) from sync_state.pending") == [(0,)]
+
+
+def test_refused_credentials_leave_no_hash_uncertain(
+    warehouse: Build, bing: StandIn, env: dict[str, str | None]
+) -> None:
+    """Lists already known (no lookup): the token is checked before anything is marked sent."""
+    assert run_sync(warehouse, env, "run", "-s", "ltv_high").exit_code == 0
+    sql(warehouse, "insert into audience_ltv_high values (?, 'n', 'high', now())", ["5d" * 32])
+    sql(warehouse, "delete from sync_state.oauth_tokens")  # so the revoked env token is used
+    result = run_sync(
+        warehouse, {**env, "BING_REFRESH_TOKEN": "invalid-token"}, "run", "-s", "ltv_high"
+    )
+    assert result.exit_code == 1
+    assert sql(warehouse, "select count(*) from sync_state.pending") == [(0,)]
