@@ -454,6 +454,18 @@ def step_reference(ctx: Context) -> None:
     ctx.results["reference"] = runs
 
 
+def _measure_dbt(ctx: Context, name: str, build: Path, variables: dict[str, str]) -> Run:
+    """One `dbt build` into `build`'s warehouse, measured, with dbt's own summary kept."""
+    env = {**ctx.env, "CIO_DUCKDB_PATH": str(build / "warehouse.duckdb")}
+    run = measure(
+        name, _dbt_cmd(build, variables), env=env, timeout=ctx.timeout, workdir=ctx.work / "logs"
+    )
+    run.extra["dbt"] = _dbt_summary(run.stdout)
+    run.extra["dbt_execution_s"] = _dbt_execution_s(run.stdout)
+    run.stdout = ""
+    return run
+
+
 def step_full_build(ctx: Context) -> None:
     print("2. dbt build, full", file=sys.stderr, flush=True)
     variables = {
@@ -466,17 +478,7 @@ def step_full_build(ctx: Context) -> None:
         build = ctx.work / f"full-{i}"
         (build / "profiles").mkdir(parents=True)
         shutil.copy(ROOT / "profiles.yml.example", build / "profiles" / "profiles.yml")
-        env = {**ctx.env, "CIO_DUCKDB_PATH": str(build / "warehouse.duckdb")}
-        run = measure(
-            f"dbt-full-{i}",
-            _dbt_cmd(build, variables),
-            env=env,
-            timeout=ctx.timeout,
-            workdir=ctx.work / "logs",
-        )
-        run.extra["dbt"] = _dbt_summary(run.stdout)
-        run.extra["dbt_execution_s"] = _dbt_execution_s(run.stdout)
-        run.stdout = ""
+        run = _measure_dbt(ctx, f"dbt-full-{i}", build, variables)
         runs.append(run)
         if run.ok and ctx.built is None:
             ctx.built = build
@@ -501,17 +503,7 @@ def step_incremental(ctx: Context) -> None:
     for i in range(ctx.args.repeats):
         build = ctx.work / f"incremental-{i}"
         _copy_warehouse(ctx.built, build)
-        env = {**ctx.env, "CIO_DUCKDB_PATH": str(build / "warehouse.duckdb")}
-        run = measure(
-            f"dbt-incremental-{i}",
-            _dbt_cmd(build, variables),
-            env=env,
-            timeout=ctx.timeout,
-            workdir=ctx.work / "logs",
-        )
-        run.extra["dbt"] = _dbt_summary(run.stdout)
-        run.extra["dbt_execution_s"] = _dbt_execution_s(run.stdout)
-        run.stdout = ""
+        run = _measure_dbt(ctx, f"dbt-incremental-{i}", build, variables)
         if run.ok and i == 0:
             run.extra["audience_sizes"] = _audience_sizes(build / "warehouse.duckdb", ctx.audiences)
         runs.append(run)
