@@ -280,7 +280,7 @@ def _with_keys(df: pl.DataFrame, offset: int) -> pl.DataFrame:
     return df.with_columns(key=pl.int_range(pl.len(), dtype=pl.UInt64) + offset)
 
 
-def base_tracks(p: pl.DataFrame, seed: int) -> pl.DataFrame:
+def base_tracks(p: pl.DataFrame, seed: int, key_offset: int = 0) -> pl.DataFrame:
     r = Rng(seed)
     s = r  # alias for readability below
 
@@ -293,7 +293,7 @@ def base_tracks(p: pl.DataFrame, seed: int) -> pl.DataFrame:
         "first_off",
         n=(r.u("pidx", 20).log() / q.log()).floor().cast(pl.Int64) + 1,
     )
-    b = _with_keys(_expand(b, "n"), 0)
+    b = _with_keys(_expand(b, "n"), key_offset)
     b = b.select(
         "pidx",
         kind=pl.lit(BROWSE, dtype=pl.Int8),
@@ -319,7 +319,7 @@ def base_tracks(p: pl.DataFrame, seed: int) -> pl.DataFrame:
         .otherwise(1 + r.geometric("pidx", 31, 0.7).cast(pl.Float64))
         .cast(pl.Int64),
     )
-    sess = _with_keys(_expand(sess, "n"), 0)
+    sess = _with_keys(_expand(sess, "n"), key_offset)
     sess = sess.with_columns(
         start=(pl.col("first_off") * s.u("key", 32)).cast(pl.Int64) - 3600 * US,
         converts=(pl.col("segment") == 2) & (s.u("key", 33) < 0.75),
@@ -327,7 +327,7 @@ def base_tracks(p: pl.DataFrame, seed: int) -> pl.DataFrame:
     ).with_columns(start=pl.max_horizontal("start", "first_off"))
 
     # adds
-    a = _with_keys(_expand(sess.select("pidx", "key", "start", "n_add"), "n_add"), 0)
+    a = _with_keys(_expand(sess.select("pidx", "key", "start", "n_add"), "n_add"), key_offset)
     a = a.rename({"key": "skey"}).with_columns(key=pl.int_range(pl.len(), dtype=pl.UInt64))
     a = a.with_columns(
         price=r.lognormal("key", 40, 2.9, 0.7).round(2),
@@ -553,7 +553,7 @@ def _traits(email: pl.Expr | None, first_name: pl.Expr) -> pl.Expr:
     return pl.concat_str([*parts, pl.lit("}")])
 
 
-def base_identifies(p: pl.DataFrame, seed: int, as_of_us: int) -> pl.DataFrame:
+def base_identifies(p: pl.DataFrame, seed: int, as_of_us: int, key_offset: int = 0) -> pl.DataFrame:
     r = Rng(seed * 11 + 3)
     known = p.filter(pl.col("mode") < 2)
     first = known.select(
@@ -588,7 +588,7 @@ def base_identifies(p: pl.DataFrame, seed: int, as_of_us: int) -> pl.DataFrame:
         )
         .otherwise(_traits(new_email, pl.col("first_name"))),
     )
-    idf = _with_keys(pl.concat([first, again]), 0)
+    idf = _with_keys(pl.concat([first, again]), key_offset)
     late = r.u("key", 4) < 0.01
     ts = pl.col("t_off") + as_of_us
     idf = idf.with_columns(
@@ -750,6 +750,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=8, help="track files (identifies: a quarter)")
     parser.add_argument("--next-hour", action="store_true", help="the hour after --as-of only")
     parser.add_argument("--next-hour-events", type=int, default=10_000)
+    parser.add_argument(
+        "--chunk-people",
+        type=int,
+        default=0,
+        help="base data only: generate and write this many people at a time (memory grows "
+        "with the chunk, ~4.7 GB per million people); 0 = all at once",
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -762,22 +769,50 @@ def main(argv: list[str] | None = None) -> int:
     p = people(args.people, args.seed)
     if args.next_hour:
         tracks, identifies = next_hour(p, args.seed, as_of_us, args.next_hour_events)
+        chunks = [(tracks, identifies)]
         first = 1001
     else:
-        ev = base_tracks(p, args.seed)
-        tracks = _finish_tracks(ev, p, args.seed, as_of_us, 0, 1)
-        identifies = base_identifies(p, args.seed, as_of_us)
+        chunks = _base_chunks(p, args.seed, as_of_us, args.chunk_people or args.people)
         first = 1
-    written = _write(tracks, out / "tracks", ACTION_TRACK, "track", args.files, first)
-    written += _write(
-        identifies, out / "identifies", ACTION_IDENTIFY, "identify", max(1, args.files // 4), first
-    )
+    written: list[Path] = []
+    track_rows = identify_rows = 0
+    for number, (tracks, identifies) in enumerate(chunks):
+        # chunk files follow each other in position, like a destination's later batches
+        offset = first + number * args.files
+        written += _write(tracks, out / "tracks", ACTION_TRACK, "track", args.files, offset)
+        written += _write(
+            identifies,
+            out / "identifies",
+            ACTION_IDENTIFY,
+            "identify",
+            max(1, args.files // 4),
+            offset,
+        )
+        track_rows += tracks.height
+        identify_rows += identifies.height
+        del tracks, identifies
+        print(
+            f"  written {len(written)} file(s), {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+        )
     seconds = time.perf_counter() - started
     print(
-        f"people {args.people:,}  tracks {tracks.height:,} rows  identifies "
-        f"{identifies.height:,} rows  files {len(written)} in {out}  {seconds:.1f} s"
+        f"people {args.people:,}  tracks {track_rows:,} rows  identifies "
+        f"{identify_rows:,} rows  files {len(written)} in {out}  {seconds:.1f} s"
     )
     return 0
+
+
+def _base_chunks(p: pl.DataFrame, seed: int, as_of_us: int, size: int):
+    """The base data, `size` people at a time (keys apart by 2^32 per chunk, so message ids
+    stay unique); one chunk of everyone gives exactly the unchunked data."""
+    for number, start in enumerate(range(0, p.height, max(1, size))):
+        part = p.slice(start, size)
+        key_offset = number << 32
+        ev = base_tracks(part, seed, key_offset)
+        tracks = _finish_tracks(ev, p, seed, as_of_us, key_offset, 1)
+        del ev
+        yield tracks, base_identifies(part, seed, as_of_us, key_offset)
 
 
 if __name__ == "__main__":

@@ -213,7 +213,7 @@ class State:
         """Hashes to add: in the audience and not surely at Microsoft (new, refresh, or a
         remove of an interrupted run that may have gone through)."""
         return self.wh.fetch(
-            f"with {self._sets_sql(relation)} select email_sha256 from to_add order by 1",
+            f"with {self._sets_sql(relation)} select email_sha256 from to_add",
             self._params(audience, list_id),
         )
 
@@ -221,7 +221,7 @@ class State:
         """Hashes to remove: confirmed members, or adds of an interrupted run, that are not
         in the audience."""
         return self.wh.fetch(
-            f"with {self._sets_sql(relation)} select email_sha256 from to_remove order by 1",
+            f"with {self._sets_sql(relation)} select email_sha256 from to_remove",
             self._params(audience, list_id),
         )
 
@@ -259,7 +259,11 @@ class State:
                 "nothing of this upload is recorded as confirmed (it is sent again next run)"
             )
         now = utcnow()
-        confirmed = sent.join(rejected.select("email_sha256"), on="email_sha256", how="anti")
+        confirmed = (
+            sent.join(rejected.select("email_sha256"), on="email_sha256", how="anti")
+            if rejected.height
+            else sent  # the usual case: no copy of a million hashes
+        )
         counter = "adds" if action == "Add" else "removes"
         with (
             self.wh.transaction(),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import polars as pl
+import pytest
 
 from tests.dbt_project import AUDIENCE_FIXTURES, DEMO_AS_OF, Build, dbt, new_build
 
@@ -81,3 +83,37 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path) -> None:
     refreshed = snapshot(incremental)
     for table in TABLES:
         assert refreshed[table].equals(expected[table]), table
+
+    # the staging uniqueness test looks at the latest batch only: it still catches a message
+    # staged again later (a duplicate across batches) and one staged twice in one batch
+    stage = "stg_customerio__tracks"
+    dbt(
+        incremental,
+        "test",
+        "--select",
+        stage,
+        "--exclude",
+        "resource_type:unit_test",
+        vars=variables,
+    )
+    later = f"(select max(staged_at) + interval 1 second from {stage})"
+    for copies in (
+        f"select * replace ({later} as staged_at) from {stage} where message_id = 'm09'",
+        f"select * replace ('twice' as message_id, {later} as staged_at) from {stage} "
+        "where message_id in ('m09', 'm10')",
+    ):
+        with duckdb.connect(str(incremental.database)) as con:
+            latest = con.sql(f"select max(staged_at) from {stage}").fetchall()[0][0]
+            con.execute(f"insert into {stage} {copies}")
+        with pytest.raises(AssertionError, match="unique_in_latest_batch"):
+            dbt(
+                incremental,
+                "test",
+                "--select",
+                stage,
+                "--exclude",
+                "resource_type:unit_test",
+                vars=variables,
+            )
+        with duckdb.connect(str(incremental.database)) as con:
+            con.execute(f"delete from {stage} where staged_at > ?", [latest])

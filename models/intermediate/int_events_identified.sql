@@ -8,10 +8,29 @@
 {#- property_values[i] below is properties[i - 1] -#}
 with
 
+changed as (
+
+    select * from {{ ref('int_people_changed') }}
+
+),
+
 events as (
 
     select * from {{ ref('stg_customerio__tracks') }}
-    where event_at <= {{ as_of() }}
+    where
+        event_at <= {{ as_of() }}
+        {%- if is_incremental() %}
+        -- first narrow the staged events to those that can belong to a changed person, so
+        -- only they are joined and parsed (the exact filter follows once resolved)
+            and (
+                user_id in (select changed.person_id from changed)
+                or anonymous_id in (
+                    select links.anonymous_id
+                    from {{ ref('int_anonymous_ids_resolved') }} as links
+                    inner join changed on links.user_id = changed.person_id
+                )
+            )
+        {%- endif %}
 
 ),
 
@@ -62,7 +81,9 @@ parsed as (
         event_at,
         received_at
     from identified
-    where person_id is not null
+    where
+        person_id is not null
+        {{- and_person_changed('person_id') }}
 
 )
 

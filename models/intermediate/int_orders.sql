@@ -1,6 +1,6 @@
 {#-
-    One row per order at T. An order is a distinct order_id (an event without one is its
-    own order, keyed by its message id); its time and value come from its earliest event,
+    One row per order at T. An order is a distinct order_id of a person (an event without
+    one is its own order, keyed by its message id); its time and value come from its earliest event,
     so a re-sent "Order Completed" neither moves the order nor counts it twice.
 -#}
 with
@@ -15,7 +15,9 @@ order_events as (
         event_at,
         received_at
     from {{ ref('int_events_identified') }}
-    where event_kind = 'order'
+    where
+        event_kind = 'order'
+        {{- and_person_changed('person_id') }}
 
 ),
 
@@ -28,7 +30,7 @@ first_event_per_order as (
         event_at as ordered_at
     from order_events
     qualify row_number() over (
-        partition by order_id
+        partition by person_id, order_id
         order by event_at, received_at, message_id
     ) = 1
 

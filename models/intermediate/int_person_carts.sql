@@ -18,7 +18,9 @@ cart_events as (
         event_at,
         received_at
     from {{ ref('int_events_identified') }}
-    where event_kind in ('cart_add', 'cart_remove', 'checkout')
+    where
+        event_kind in ('cart_add', 'cart_remove', 'checkout')
+        {{- and_person_changed('person_id') }}
 
 ),
 

@@ -1,9 +1,16 @@
-{#- One row of facts per person at T: orders, revenue, LTV tier, cart, email hash. -#}
+{#-
+    One row of facts per person at T: orders, revenue, cart, email hash. Incremental
+    (int_people_changed): rows of unchanged people stay as they are, so nothing here may
+    depend on a var; tiers and states are derived in int_person_states for everyone.
+-#}
 with
 
 people as (
 
     select distinct person_id from {{ ref('int_events_identified') }}
+    where
+        true
+        {{- and_person_changed('person_id') }}
 
 ),
 
@@ -39,6 +46,14 @@ carts as (
 emails as (
 
     select * from {{ ref('int_person_emails') }}
+
+),
+
+staging_batches as (
+
+    select staged_at from {{ ref('stg_customerio__tracks') }}
+    union all
+    select staged_at from {{ ref('stg_customerio__identifies') }}
 
 ),
 
@@ -89,16 +104,12 @@ final as (
         refunds,
         net_revenue,
         gross_revenue / nullif(order_count, 0) as aov,
-        case
-            when net_revenue >= {{ var('ltv_high_threshold') }} then 'high'
-            when net_revenue >= {{ var('ltv_mid_threshold') }} then 'mid'
-            when net_revenue > 0 then 'low'
-            else 'none'
-        end as ltv_tier,
         last_cart_at,
         is_cart_open,
         case when is_cart_open then cart_value_since_last_order end as cart_value,
-        {{ as_of() }} as as_of
+        -- the build that computed the row: T, and the last staged message it had seen
+        {{ as_of() }} as computed_as_of,
+        (select max(staging_batches.staged_at) from staging_batches) as staged_through
     from facts
 
 )

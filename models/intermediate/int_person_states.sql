@@ -1,5 +1,6 @@
 {#-
-    Each person's retention state at T: the first rule that holds wins, so states are
+    Each person's LTV tier and retention state at T, recomputed for everyone every build
+    (windows move with T, thresholds are vars): the first rule that holds wins, so states are
     mutually exclusive by construction. The rules are written once, here; their order is
     the priority. Windows and thresholds are vars (d = days of 24 h).
 -#}
@@ -32,6 +33,20 @@ facts as (
 
 ),
 
+tiered as (
+
+    select
+        *,
+        case
+            when net_revenue >= {{ var('ltv_high_threshold') }} then 'high'
+            when net_revenue >= {{ var('ltv_mid_threshold') }} then 'mid'
+            when net_revenue > 0 then 'low'
+            else 'none'
+        end as ltv_tier
+    from facts
+
+),
+
 states as (
 
     select
@@ -48,7 +63,7 @@ states as (
         last_cart_at,
         is_cart_open,
         cart_value,
-        as_of,
+        {{ as_of }} as as_of,
         case
             {%- for state, rule in state_rules %}
                 when {{ rule }} then '{{ state }}'
@@ -59,7 +74,7 @@ states as (
                 when {{ rule }} then {{ loop.index }}
             {%- endfor %}
         end as state_priority
-    from facts
+    from tiered
 
 )
 

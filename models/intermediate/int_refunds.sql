@@ -14,7 +14,9 @@ refund_events as (
         coalesce(total, revenue, value) as stated_amount,
         event_at as refunded_at
     from {{ ref('int_events_identified') }}
-    where event_kind = 'refund'
+    where
+        event_kind = 'refund'
+        {{- and_person_changed('person_id') }}
 
 ),
 

@@ -21,8 +21,9 @@ with
 
 source as (
 
-    select * from {{ customerio_source('identifies') }}
-    {{ received_since_last_build() }}
+    {%- set source_relation = customerio_source('identifies') %}
+    select * from {{ source_relation }}
+    {{ received_since_last_build(source_relation) }}
 
 ),
 
@@ -71,4 +72,4 @@ hashed as (
 
 {{ earliest_deliveries('hashed', staged_columns, 'identified_at') }}
 
-select * from deduplicated
+select * from final

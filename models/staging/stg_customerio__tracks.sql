@@ -21,8 +21,9 @@ with
 
 source as (
 
-    select * from {{ customerio_source('tracks') }}
-    {{ received_since_last_build() }}
+    {%- set source_relation = customerio_source('tracks') %}
+    select * from {{ source_relation }}
+    {{ received_since_last_build(source_relation) }}
 
 ),
 
@@ -64,4 +65,4 @@ timed as (
 
 {{ earliest_deliveries('timed', staged_columns, 'event_at') }}
 
-select * from deduplicated
+select * from final
