@@ -211,8 +211,7 @@ class Runner:
             log.info("%s: in sync (%d members), nothing to send", a.name, d.members)
             return
         list_id = result.list_id = self._resolve_list(plan)
-        removes = self.state.removes(a, plan.relation, list_id)
-        adds = self.state.adds(a, plan.relation, list_id)
+        removes, adds = self.state.outbox(a, plan.relation, list_id)
         log.info(
             "%s: list %s: %d to remove, %d to add", a.name, list_id, removes.height, adds.height
         )

@@ -136,12 +136,14 @@ class State:
             )
 
     # ------------------------------------------------------------------ deltas
-    def _sets_sql(self, relation: str) -> str:
-        """CTEs shared by planning and sending, all computed in the warehouse:
-        `audience`; `members` (confirmed); `maybe_present` = members plus every pending hash
-        (its upload may have been applied); `surely_present` = members with no pending row
-        and not due for a refresh. Adds = audience - surely_present; removes = maybe_present
-        - audience. Parameters: list_id (x2), refresh cutoff (x2)."""
+    def _status_sql(self, relation: str) -> str:
+        """CTEs shared by planning and sending, computed in the warehouse in one pass:
+        `status` has one row per hash in the audience, the confirmed `members` or `pending`
+        (sent by a run that did not learn the outcome, so maybe applied), with
+        `in_audience`, `is_member` and `surely_present` (a member with no pending row and not
+        due for a refresh). Adds = in the audience and not surely present; removes = not in
+        the audience (a member, or maybe one). Parameters: list_id (x2), refresh cutoff (x2).
+        """
         return f"""
             audience as (
                 select distinct email_sha256 from {relation} where email_sha256 is not null
@@ -152,25 +154,27 @@ class State:
             pending as (
                 select distinct email_sha256 from {self.s}.pending where list_id = ?
             ),
-            maybe_present as (
-                select email_sha256 from members
-                union
-                select email_sha256 from pending
+            known as (
+                select
+                    coalesce(m.email_sha256, p.email_sha256) as email_sha256,
+                    m.email_sha256 is not null as is_member,
+                    m.email_sha256 is not null and p.email_sha256 is null
+                    and (cast(? as timestamp) is null or m.confirmed_at >= ?) as surely_present
+                from members m
+                full outer join pending p on m.email_sha256 = p.email_sha256
             ),
-            surely_present as (
-                select m.email_sha256 from members m
-                where not exists (select 1 from pending p where p.email_sha256 = m.email_sha256)
-                and (cast(? as timestamp) is null or m.confirmed_at >= ?)
+            status as (
+                select
+                    coalesce(a.email_sha256, k.email_sha256) as email_sha256,
+                    a.email_sha256 is not null as in_audience,
+                    coalesce(k.is_member, false) as is_member,
+                    coalesce(k.surely_present, false) as surely_present
+                from audience a
+                full outer join known k on a.email_sha256 = k.email_sha256
             ),
-            to_add as (
-                select a.email_sha256 from audience a
-                where not exists (
-                    select 1 from surely_present s where s.email_sha256 = a.email_sha256
-                )
-            ),
-            to_remove as (
-                select p.email_sha256 from maybe_present p
-                where not exists (select 1 from audience a where a.email_sha256 = p.email_sha256)
+            outbox as (
+                select email_sha256, in_audience as is_add, is_member from status
+                where (in_audience and not surely_present) or not in_audience
             )"""
 
     def _refresh_cutoff(self, audience: Audience) -> datetime | None:
@@ -190,40 +194,38 @@ class State:
         """Counts of adds, removes and refreshes, computed where the data is."""
         row = self.wh.fetch(
             f"""
-            with {self._sets_sql(relation)}
+            with {self._status_sql(relation)}
             select
-                (select count(*) from audience) as audience_rows,
-                (select count(*) from members) as members,
-                (select count(*) from to_add a
-                    where not exists (select 1 from members m where m.email_sha256 = a.email_sha256)
-                ) as adds,
-                (select count(*) from to_remove) as removes,
-                (select count(*) from to_add a
-                    where exists (select 1 from members m where m.email_sha256 = a.email_sha256)
-                ) as refresh,
+                sum(case when in_audience then 1 else 0 end) as audience_rows,
+                sum(case when is_member then 1 else 0 end) as members,
+                sum(case when in_audience and not surely_present and not is_member
+                    then 1 else 0 end) as adds,
+                sum(case when not in_audience then 1 else 0 end) as removes,
+                sum(case when in_audience and not surely_present and is_member
+                    then 1 else 0 end) as refresh,
                 (select count(*) from {relation}
                     where email_sha256 is null or not {self.wh.is_sha256_hex("email_sha256")}
                 ) as bad_hashes
+            from status
             """,
             self._params(audience, list_id),
         ).row(0, named=True)
         return Delta(**{k: int(v or 0) for k, v in row.items()})
 
-    def adds(self, audience: Audience, relation: str, list_id: int | None) -> pl.DataFrame:
-        """Hashes to add: in the audience and not surely at Microsoft (new, refresh, or a
-        remove of an interrupted run that may have gone through)."""
-        return self.wh.fetch(
-            f"with {self._sets_sql(relation)} select email_sha256 from to_add",
+    def outbox(
+        self, audience: Audience, relation: str, list_id: int | None
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(removes, adds): hashes not in the audience that are, or may be, at Microsoft
+        (members, or sent by an interrupted run); hashes in the audience that are not surely
+        there (new, due for a refresh, or removed by an interrupted run that may have gone
+        through). One query for both."""
+        out = self.wh.fetch(
+            f"with {self._status_sql(relation)} select email_sha256, is_add from outbox",
             self._params(audience, list_id),
         )
-
-    def removes(self, audience: Audience, relation: str, list_id: int | None) -> pl.DataFrame:
-        """Hashes to remove: confirmed members, or adds of an interrupted run, that are not
-        in the audience."""
-        return self.wh.fetch(
-            f"with {self._sets_sql(relation)} select email_sha256 from to_remove",
-            self._params(audience, list_id),
-        )
+        removes = out.filter(~pl.col("is_add")).select("email_sha256")
+        adds = out.filter(pl.col("is_add")).select("email_sha256")
+        return removes, adds
 
     def mark_pending(self, run_id: str, list_id: int, action: str, hashes: pl.DataFrame) -> None:
         """Record hashes about to be sent, committed before the upload starts."""
@@ -252,18 +254,17 @@ class State:
     ) -> int:
         """One upload's result, in one transaction: confirmed rows change `members`, rejected
         rows go to `row_errors`, the run's counters move. Returns the confirmed count."""
-        unmatched = rejected.join(sent, on="email_sha256", how="anti").height
-        if unmatched:  # then "sent minus rejected" would count rows Microsoft refused
-            raise SyncError(
-                f"{unmatched} rejected row(s) in Microsoft's result file match no row sent; "
-                "nothing of this upload is recorded as confirmed (it is sent again next run)"
-            )
+        confirmed = sent  # the usual case, no rejections: no join over a million hashes
+        if rejected.height:
+            unmatched = rejected.join(sent, on="email_sha256", how="anti").height
+            if unmatched:  # then "sent minus rejected" would count rows Microsoft refused
+                raise SyncError(
+                    f"{unmatched} rejected row(s) in Microsoft's result file match no row "
+                    "sent; nothing of this upload is recorded as confirmed (it is sent again "
+                    "next run)"
+                )
+            confirmed = sent.join(rejected.select("email_sha256"), on="email_sha256", how="anti")
         now = utcnow()
-        confirmed = (
-            sent.join(rejected.select("email_sha256"), on="email_sha256", how="anti")
-            if rejected.height
-            else sent  # the usual case: no copy of a million hashes
-        )
         counter = "adds" if action == "Add" else "removes"
         with (
             self.wh.transaction(),

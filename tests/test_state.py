@@ -53,9 +53,8 @@ def set_audience(con: duckdb.DuckDBPyConnection, *hashes: str) -> None:
 
 
 def plan(state: State, audience: Audience, relation: str) -> tuple[list[str], list[str]]:
-    adds = state.adds(audience, relation, LIST)["email_sha256"].to_list()
-    removes = state.removes(audience, relation, LIST)["email_sha256"].to_list()
-    return adds, removes
+    removes, adds = state.outbox(audience, relation, LIST)
+    return sorted(adds["email_sha256"].to_list()), sorted(removes["email_sha256"].to_list())
 
 
 def test_applied_remove_then_rejected_re_add_is_retried(tmp_path: Path) -> None:

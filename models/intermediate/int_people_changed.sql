@@ -7,7 +7,8 @@
     ever linked to changes (its events may move from one to the other). When T moves
     back, or int_person_facts is missing while other per-person models exist, everyone
     changes; when none of them exists yet (a first build) the set is empty, as they all
-    build in full.
+    build in full. (A late-loaded earlier delivery that replaces a staged copy is the same
+    message, so it names the same people.)
 
     The previous build is read from int_person_facts, the end of the chain, without ref():
     it runs after this model. A build that fails before reaching it leaves its watermark
