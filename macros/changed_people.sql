@@ -13,12 +13,14 @@
 {%- endmacro %}
 
 
-{#- The filter each per-person model applies to its people: `and <column> in (changed)` on
-    incremental builds, nothing on full ones. -#}
-{% macro and_person_changed(column) -%}
+{#- The condition each per-person model filters its people with: `<column> in (changed)` on
+    incremental builds, `true` on full ones. -#}
+{% macro is_person_changed(column) -%}
     {#- ref() outside the branch, so dbt records the dependency when it parses -#}
     {%- set changed = ref('int_people_changed') -%}
-    {%- if is_incremental() %}
-        and {{ column }} in (select changed.person_id from {{ changed }} as changed)
+    {%- if is_incremental() -%}
+        {{ column }} in (select changed.person_id from {{ changed }} as changed)
+    {%- else -%}
+        true
     {%- endif -%}
 {%- endmacro %}

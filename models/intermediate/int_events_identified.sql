@@ -6,31 +6,33 @@
 -#}
 {%- set properties = ['order_id', 'price', 'quantity', 'total', 'revenue', 'value', 'subtotal'] -%}
 {#- property_values[i] below is properties[i - 1] -#}
+{#-
+    Incremental builds first narrow the staged events to those that can belong to a changed
+    person, so only they are joined and parsed (the exact filter follows once resolved).
+-#}
+{%- set may_belong_to_changed -%}
+    {%- if is_incremental() -%}
+        (
+            user_id in (select changed.person_id from {{ ref('int_people_changed') }} as changed)
+            or anonymous_id in (
+                select links.anonymous_id
+                from {{ ref('int_anonymous_ids_resolved') }} as links
+                inner join {{ ref('int_people_changed') }} as changed
+                    on links.user_id = changed.person_id
+            )
+        )
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endset -%}
 with
-
-changed as (
-
-    select * from {{ ref('int_people_changed') }}
-
-),
 
 events as (
 
     select * from {{ ref('stg_customerio__tracks') }}
     where
         event_at <= {{ as_of() }}
-        {%- if is_incremental() %}
-        -- first narrow the staged events to those that can belong to a changed person, so
-        -- only they are joined and parsed (the exact filter follows once resolved)
-            and (
-                user_id in (select changed.person_id from changed)
-                or anonymous_id in (
-                    select links.anonymous_id
-                    from {{ ref('int_anonymous_ids_resolved') }} as links
-                    inner join changed on links.user_id = changed.person_id
-                )
-            )
-        {%- endif %}
+        and {{ may_belong_to_changed }}
 
 ),
 
@@ -83,7 +85,7 @@ parsed as (
     from identified
     where
         person_id is not null
-        {{- and_person_changed('person_id') }}
+        and {{ is_person_changed('person_id') }}
 
 )
 

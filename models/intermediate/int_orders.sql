@@ -17,7 +17,7 @@ order_events as (
     from {{ ref('int_events_identified') }}
     where
         event_kind = 'order'
-        {{- and_person_changed('person_id') }}
+        and {{ is_person_changed('person_id') }}
 
 ),
 

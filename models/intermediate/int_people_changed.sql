@@ -47,74 +47,60 @@ last_build as (
 
 ),
 
-tracks as (
-
-    select * from {{ ref('stg_customerio__tracks') }}
-
-),
-
-identifies as (
-
-    select * from {{ ref('stg_customerio__identifies') }}
-
-),
-
-tracks_changed as (
+messages as (
 
     select
-        tracks.user_id,
-        tracks.anonymous_id
-    from tracks
+        user_id,
+        anonymous_id,
+        -- a track names its device's person only when it has no user_id
+        user_id is null as names_device,
+        staged_at,
+        event_at as happened_at
+    from {{ ref('stg_customerio__tracks') }}
+    union all
+    select
+        user_id,
+        anonymous_id,
+        true as names_device,
+        staged_at,
+        identified_at as happened_at
+    from {{ ref('stg_customerio__identifies') }}
+
+),
+
+messages_changed as (
+
+    select
+        messages.user_id,
+        messages.anonymous_id,
+        messages.names_device
+    from messages
     cross join last_build
     where
         last_build.staged_through is null
         or last_build.computed_as_of > {{ as_of }}
-        or tracks.staged_at > last_build.staged_through
+        or messages.staged_at > last_build.staged_through
         or (
-            tracks.event_at > last_build.computed_as_of
-            and tracks.event_at <= {{ as_of }}
-        )
-
-),
-
-identifies_changed as (
-
-    select
-        identifies.user_id,
-        identifies.anonymous_id
-    from identifies
-    cross join last_build
-    where
-        last_build.staged_through is null
-        or last_build.computed_as_of > {{ as_of }}
-        or identifies.staged_at > last_build.staged_through
-        or (
-            identifies.identified_at > last_build.computed_as_of
-            and identifies.identified_at <= {{ as_of }}
+            messages.happened_at > last_build.computed_as_of
+            and messages.happened_at <= {{ as_of }}
         )
 
 ),
 
 anonymous_ids_changed as (
 
-    select anonymous_id from tracks_changed
-    where user_id is null and anonymous_id is not null
-    union
-    select anonymous_id from identifies_changed
-    where anonymous_id is not null
+    select distinct anonymous_id from messages_changed
+    where names_device and anonymous_id is not null
 
 ),
 
 people as (
 
-    select user_id as person_id from tracks_changed
-    where user_id is not null
-    union
-    select user_id as person_id from identifies_changed
+    select user_id as person_id from messages_changed
     where user_id is not null
     union
     select identifies.user_id as person_id
-    from identifies
+    from {{ ref('stg_customerio__identifies') }} as identifies
     inner join anonymous_ids_changed
         on identifies.anonymous_id = anonymous_ids_changed.anonymous_id
     where identifies.user_id is not null
@@ -123,11 +109,9 @@ people as (
 
 final as (
 
-    select person_id from people
-    {%- if built | length == 0 %}
     -- nothing built yet: every per-person model builds in full, none reads this set
-    where false
-    {%- endif %}
+    select person_id from people
+    where {{ 'false' if built | length == 0 else 'true' }}
 
 )
 

@@ -20,7 +20,7 @@ cart_events as (
     from {{ ref('int_events_identified') }}
     where
         event_kind in ('cart_add', 'cart_remove', 'checkout')
-        {{- and_person_changed('person_id') }}
+        and {{ is_person_changed('person_id') }}
 
 ),
 

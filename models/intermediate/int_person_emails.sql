@@ -12,7 +12,7 @@ identifies as (
         identified_at <= {{ as_of() }}
         and user_id is not null
         and has_email
-        {{- and_person_changed('user_id') }}
+        and {{ is_person_changed('user_id') }}
 
 ),
 

@@ -8,9 +8,7 @@ with
 people as (
 
     select distinct person_id from {{ ref('int_events_identified') }}
-    where
-        true
-        {{- and_person_changed('person_id') }}
+    where {{ is_person_changed('person_id') }}
 
 ),
 

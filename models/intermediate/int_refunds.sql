@@ -16,7 +16,7 @@ refund_events as (
     from {{ ref('int_events_identified') }}
     where
         event_kind = 'refund'
-        {{- and_person_changed('person_id') }}
+        and {{ is_person_changed('person_id') }}
 
 ),
 
