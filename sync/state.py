@@ -230,14 +230,20 @@ class State:
     def mark_pending(self, run_id: str, list_id: int, action: str, hashes: pl.DataFrame) -> None:
         """Record hashes about to be sent, committed before the upload starts."""
         with self.wh.transaction(), self.wh.frame("_sending", hashes):
-            self.wh.execute(
-                f"delete from {self.s}.pending where list_id = ? "
-                "and email_sha256 in (select email_sha256 from _sending)",
-                [list_id],
-            )
+            self._delete_listed("pending", list_id, "_sending")
             self.wh.execute(
                 f"insert into {self.s}.pending select ?, email_sha256, ?, ? from _sending",
                 [list_id, action, run_id],
+            )
+
+    def _delete_listed(self, table: str, list_id: int, frame: str) -> None:
+        """Delete the list's rows of `table` whose hash is in the registered `frame`; skipped
+        when the list has none (a first upload), which spares a hash table of its size."""
+        if self.wh.scalar(f"select count(*) from {self.s}.{table} where list_id = ?", [list_id]):
+            self.wh.execute(
+                f"delete from {self.s}.{table} where list_id = ? "
+                f"and email_sha256 in (select email_sha256 from {frame})",
+                [list_id],
             )
 
     # ------------------------------------------------------------------ commits
@@ -271,16 +277,9 @@ class State:
             self.wh.frame("_confirmed", confirmed),
             self.wh.frame("_rejected", rejected),
         ):
-            self.wh.execute(
-                f"delete from {self.s}.members where list_id = ? "
-                "and email_sha256 in (select email_sha256 from _confirmed)",
-                [list_id],
-            )
-            self.wh.execute(  # confirmed: their fate is known; rejected rows stay uncertain
-                f"delete from {self.s}.pending where list_id = ? "
-                "and email_sha256 in (select email_sha256 from _confirmed)",
-                [list_id],
-            )
+            self._delete_listed("members", list_id, "_confirmed")
+            # confirmed: their fate is known; rejected rows stay uncertain
+            self._delete_listed("pending", list_id, "_confirmed")
             if action == "Add":
                 self.wh.execute(
                     f"insert into {self.s}.members select ?, email_sha256, ?, ? from _confirmed",
