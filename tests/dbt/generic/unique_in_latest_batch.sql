@@ -10,24 +10,17 @@
 
     with
 
-    batches as (
+    latest_batch as (
 
-        select {{ column_name }} as value, {{ batch_column }} as batch
-        from {{ model }}
+        select max({{ batch_column }}) as batch from {{ model }}
 
     ),
 
     latest as (
 
-        select value from batches
-        where batch = (select max(batches.batch) from batches)
-
-    ),
-
-    older as (
-
-        select value from batches
-        where batch < (select max(batches.batch) from batches)
+        select {{ column_name }} as value
+        from {{ model }}
+        where {{ batch_column }} = (select latest_batch.batch from latest_batch)
 
     ),
 
@@ -39,11 +32,15 @@
 
     ),
 
+    -- the model is read directly in each part (a shared CTE over all its rows would be
+    -- materialised); the older rows stream past a hash of the small latest batch
     duplicated_across_batches as (
 
-        select distinct latest.value
-        from latest
-        inner join older on latest.value = older.value
+        select distinct {{ column_name }} as value
+        from {{ model }}
+        where
+            {{ batch_column }} < (select latest_batch.batch from latest_batch)
+            and {{ column_name }} in (select latest.value from latest)
 
     )
 
