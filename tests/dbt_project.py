@@ -22,6 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # The hand-worked people of shared/fixtures/audiences, copied so the suite needs no sibling folder.
 AUDIENCE_FIXTURES = ROOT / "tests" / "fixtures" / "audiences"
 DEMO_AS_OF = "2026-11-28T12:00:00Z"
+#: The six audience_<state> marts, in priority order (each one Bing list).
+AUDIENCES = (
+    "audience_recent_purchaser_0_7d",
+    "audience_cart_abandon_high_aov_0_1d",
+    "audience_cart_abandon_0_1d",
+    "audience_purchased_once_21_45d",
+    "audience_lapsed_90d_plus",
+    "audience_ltv_high",
+)
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.dbt_project import AUDIENCE_FIXTURES, DEMO_AS_OF, Build, dbt, new_build
+from tests.dbt_project import AUDIENCE_FIXTURES, AUDIENCES, DEMO_AS_OF, Build, dbt, new_build
 
-TABLES = (
-    "audience_states",
-    "audience_recent_purchaser_0_7d",
-    "audience_cart_abandon_high_aov_0_1d",
-    "audience_cart_abandon_0_1d",
-    "audience_purchased_once_21_45d",
-    "audience_lapsed_90d_plus",
-    "audience_ltv_high",
-)
+TABLES = ("audience_states", *AUDIENCES)
 
 
 def snapshot(build: Build) -> dict[str, pl.DataFrame]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sync.standin import StandIn
-from tests.dbt_project import Build
+from tests.dbt_project import AUDIENCES, Build
 from tests.sync_harness import (
     audience_hashes,
     env_without,
@@ -14,14 +14,6 @@ from tests.sync_harness import (
     state_members,
 )
 
-AUDIENCES = (
-    "audience_recent_purchaser_0_7d",
-    "audience_cart_abandon_high_aov_0_1d",
-    "audience_cart_abandon_0_1d",
-    "audience_purchased_once_21_45d",
-    "audience_lapsed_90d_plus",
-    "audience_ltv_high",
-)
 NEW_HASH = "ab" * 32
 
 

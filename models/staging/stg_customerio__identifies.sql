@@ -1,12 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='message_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-    )
-}}
-
 {%- set staged_columns = [
     'message_id',
     'user_id',
