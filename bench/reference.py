@@ -102,15 +102,20 @@ _ALIASES = {
     "event_text": ("event_text", "eventtext"),
 }
 
+# Unicode whitespace (audiences.md, "Identity"): White_Space + U+200B, U+FEFF, as SQL text.
+_WHITESPACE_CODES = [9, 10, 11, 12, 13, 32, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200C)]
+_WHITESPACE_CODES += [0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF]
+_WHITESPACE = " || ".join(f"chr({c})" for c in _WHITESPACE_CODES)
+
 # Plain decimal number after trimming; JSON numbers are taken as they are.
-_NUM_MACRO = r"""
+_NUM_MACRO = rf"""
 create or replace temp macro ref_num(j) as case
     when json_type(j) in ('BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE') then cast(j as double)
     when json_type(j) = 'VARCHAR'
         and regexp_full_match(
-            trim(j ->> '$', e' \t\r\n'), '[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)'
+            trim(j ->> '$', {_WHITESPACE}), '[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)'
         )
-        then cast(trim(j ->> '$', e' \t\r\n') as double)
+        then cast(trim(j ->> '$', {_WHITESPACE}) as double)
 end
 """
 

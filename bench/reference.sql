@@ -109,7 +109,14 @@ latest_emails as (
             event_at,
             received_at,
             id,
-            trim(traits ->> '$.email', e' \t\r\n') as email
+            -- Unicode whitespace (audiences.md): White_Space + U+200B, U+FEFF
+            trim(
+                traits ->> '$.email',
+                chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(32) || chr(133) || chr(160)
+                || chr(5760) || chr(8192) || chr(8193) || chr(8194) || chr(8195) || chr(8196) || chr(8197) || chr(8198)
+                || chr(8199) || chr(8200) || chr(8201) || chr(8202) || chr(8203) || chr(8232) || chr(8233) || chr(8239)
+                || chr(8287) || chr(12288) || chr(65279)
+            ) as email
         from identifies_at_t
         where user_id is not null
     )
@@ -122,7 +129,10 @@ person_emails as (
         user_id as person_id,
         case
             when regexp_full_match(lower(email), '[0-9a-f]{64}') then lower(email)
-            when regexp_full_match(lower(email), '[^@\s]+@[^@\s]+\.[^@\s]+')
+            when not regexp_matches(
+                    email, '[\s\x{0B}\x{85}\x{A0}\x{1680}\x{2000}-\x{200B}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}]'
+                )
+                and regexp_full_match(lower(email), '[^@]+@[^@]+\.[^@]+')
                 then sha256(lower(email))
         end as email_sha256
     from latest_emails

@@ -23,7 +23,7 @@
 {%- endmacro %}
 
 
-{#- A scalar property as text, trimmed of spaces, tabs, CR and LF; empty is null. -#}
+{#- A scalar property as text, trimmed of whitespace (trim_whitespace); empty is null. -#}
 {% macro json_text(json_text_expression, key) -%}
     {{ return(adapter.dispatch('json_text', 'cio_bing_audiences')(json_text_expression, key)) }}
 {%- endmacro %}
@@ -54,7 +54,7 @@
 {% macro default__json_value_text(fragment) -%}
     case
         when json_type({{ fragment }}) not in ('OBJECT', 'ARRAY', 'NULL')
-            then nullif(trim(json_extract_string({{ fragment }}, '$'), ' ' || chr(9) || chr(10) || chr(13)), '')
+            then nullif({{ trim_whitespace("json_extract_string(" ~ fragment ~ ", '$')") }}, '')
     end
 {%- endmacro %}
 
@@ -68,7 +68,7 @@
 {%- endmacro %}
 
 {% macro default__json_value_number(fragment) -%}
-    {%- set raw = 'trim(json_extract_string(' ~ fragment ~ ", '$'), ' ' || chr(9) || chr(10) || chr(13))" -%}
+    {%- set raw = trim_whitespace('json_extract_string(' ~ fragment ~ ", '$')") -%}
     case
         when json_type({{ fragment }}) in ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')
             then try_cast({{ raw }} as {{ dbt.type_numeric() }})

@@ -1,7 +1,8 @@
 {#-
-    An email trait -> email_sha256, per the spec: trim spaces, tabs, CR and LF, lowercase;
-    exactly 64 hex characters is an already-hashed identifier, passed through; otherwise it
-    must look like local@domain.tld, else null (the person has no usable email).
+    An email trait -> email_sha256, per the spec: trim whitespace (Unicode's, see
+    trim_whitespace), lowercase; exactly 64 hex characters is an already-hashed identifier,
+    passed through; otherwise it must look like local@domain.tld with no whitespace, else
+    null (the person has no usable email).
     The raw value exists only inside this expression.
 -#}
 {% macro email_sha256(expression) -%}
@@ -10,12 +11,12 @@
 
 {% macro default__email_sha256(expression) -%}
     {%- set normalized -%}
-        lower(trim({{ expression }}, ' ' || chr(9) || chr(10) || chr(13)))
+        lower({{ trim_whitespace(expression) }})
     {%- endset -%}
     case
         when regexp_full_match({{ normalized }}, '[0-9a-f]{64}')
             then {{ normalized }}
-        when regexp_full_match({{ normalized }}, '[^@\s]+@[^@\s]+\.[^@\s]+')
+        when regexp_full_match({{ normalized }}, '[^@{{ whitespace_class() }}]+@[^@{{ whitespace_class() }}]+\.[^@{{ whitespace_class() }}]+')
             then {{ sha256_hex(normalized) }}
     end
 {%- endmacro %}

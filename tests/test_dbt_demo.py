@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
-import polars as pl
 import pytest
 
-from tests.dbt_project import AUDIENCE_FIXTURES, DEMO_AS_OF, Build, dbt, new_build
+from tests.dbt_project import AUDIENCE_FIXTURES, Build, dbt, new_build
 
 STATES = (
     "recent_purchaser_0_7d",
@@ -107,53 +105,6 @@ def test_each_hash_in_at_most_one_audience_and_well_formed(demo_build: Build) ->
         ][0]
         == 1
     )
-
-
-def _fixture_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
-    read = {"infer_schema": False}
-    tracks = pl.read_csv(AUDIENCE_FIXTURES / "tracks.csv", **read)
-    identifies = pl.read_csv(AUDIENCE_FIXTURES / "identifies.csv", **read)
-    return tracks, identifies
-
-
-@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
-def test_pipelines_files_read_in_place(tmp_path: Path, fmt: str) -> None:
-    """The fixture people from Pipelines files (Parquet, or camelCase JSON lines) via vars."""
-    tracks, identifies = _fixture_frames()
-    landing = tmp_path / "landing"
-    landing.mkdir()
-    if fmt == "parquet":
-        # two files per call type, as Pipelines writes batches
-        for i, part in enumerate((tracks.head(20), tracks.slice(20))):
-            part.write_parquet(landing / f"2184.13699.{i}.track.parquet")
-        identifies.write_parquet(landing / "2184.13700.1.identify.parquet")
-        tracks_glob, identifies_glob = landing / "*.track.parquet", landing / "*.identify.parquet"
-    else:
-        camel = {
-            "user_id": "userId",
-            "anonymous_id": "anonymousId",
-            "received_at": "receivedAt",
-            "id": "messageId",
-        }
-        for name, frame, payload in (
-            ("track", tracks, "properties"),
-            ("identify", identifies, "traits"),
-        ):
-            with open(landing / f"2184.1.1.{name}.jsonl", "w") as f:
-                for row in frame.iter_rows(named=True):
-                    row[payload] = json.loads(row[payload]) if row[payload] else None
-                    f.write(json.dumps({camel.get(k, k): v for k, v in row.items()}) + "\n")
-        tracks_glob, identifies_glob = landing / "*.track.jsonl", landing / "*.identify.jsonl"
-    build = new_build(tmp_path / "build")
-    dbt(
-        build,
-        "build",
-        "--exclude", "resource_type:unit_test",
-        vars={"customerio_tracks": str(tracks_glob), "customerio_identifies": str(identifies_glob), "as_of": DEMO_AS_OF},
-    )  # fmt: skip
-    actual = states_of(build)
-    for person, (state, email) in expected_fixture_states().items():
-        assert actual.get(person) == ((state, email) if state else None), person
 
 
 def test_bad_as_of_is_a_clear_error(tmp_path: Path) -> None:

@@ -44,14 +44,14 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path) -> None:
     }
 
     incremental = new_build(tmp_path / "incremental")
-    dbt(incremental, "build", "--exclude", "resource_type:unit_test", vars=variables)
+    dbt(incremental, "build", vars=variables)
     before = snapshot(incremental)
     pl.concat([later, redelivered, late]).write_parquet(landing / "2184.1.2.track.parquet")
-    dbt(incremental, "build", "--exclude", "resource_type:unit_test", vars=variables)
+    dbt(incremental, "build", vars=variables)
     after = snapshot(incremental)
 
     full = new_build(tmp_path / "full")
-    dbt(full, "build", "--exclude", "resource_type:unit_test", vars=variables)
+    dbt(full, "build", vars=variables)
     expected = snapshot(full)
 
     assert any(not before[t].equals(after[t]) for t in TABLES)  # the batch changed them
@@ -64,14 +64,7 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path) -> None:
     late_rows = "select count(*) as n from stg_customerio__tracks where message_id = 'late1'"
     assert incremental.query(late_rows)["n"][0] == 1  # read back within the lookback
 
-    dbt(
-        incremental,
-        "build",
-        "--full-refresh",
-        "--exclude",
-        "resource_type:unit_test",
-        vars=variables,
-    )
+    dbt(incremental, "build", "--full-refresh", vars=variables)
     refreshed = snapshot(incremental)
     for table in TABLES:
         assert refreshed[table].equals(expected[table]), table
@@ -79,7 +72,7 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path) -> None:
     # the staging uniqueness test looks at the latest batch only: it still catches a message
     # staged again later (a duplicate across batches) and one staged twice in one batch
     stage = "stg_customerio__tracks"
-    test_stage = ("test", "--select", stage, "--exclude", "resource_type:unit_test")
+    test_stage = ("test", "--select", stage)
     dbt(incremental, *test_stage, vars=variables)
     later = f"(select max(staged_at) + interval 1 second from {stage})"
     for copies in (
@@ -152,9 +145,9 @@ def test_incremental_follows_time_identity_and_email_changes(tmp_path: Path) -> 
 
     def step(as_of: str, number: int) -> dict[str, pl.DataFrame]:
         step_vars = {**variables, "as_of": as_of}
-        dbt(incremental, "build", "--exclude", "resource_type:unit_test", vars=step_vars)
+        dbt(incremental, "build", vars=step_vars)
         full = new_build(tmp_path / f"full-{number}")
-        dbt(full, "build", "--exclude", "resource_type:unit_test", vars=step_vars)
+        dbt(full, "build", vars=step_vars)
         got, expected = snapshot(incremental), snapshot(full)
         for table in TABLES:
             assert got[table].equals(expected[table]), (number, table)

@@ -7,12 +7,13 @@
     'identified_at',
     'received_at',
 ] -%}
+{{ customerio_demo_seed_dependency('identifies') }}
 
 with
 
 source as (
 
-    {%- set source_relation = customerio_source('identifies') %}
+    {%- set source_relation = source('customerio', 'identifies') %}
     select * from {{ source_relation }}
     {{ received_since_last_build(source_relation) }}
 

@@ -7,12 +7,13 @@
     'event_at',
     'received_at',
 ] -%}
+{{ customerio_demo_seed_dependency('tracks') }}
 
 with
 
 source as (
 
-    {%- set source_relation = customerio_source('tracks') %}
+    {%- set source_relation = source('customerio', 'tracks') %}
     select * from {{ source_relation }}
     {{ received_since_last_build(source_relation) }}
 
