@@ -966,7 +966,7 @@ def render(ctx: Context, mach: dict[str, Any], load: tuple[str, str]) -> tuple[s
     if "full_build" in r:
         row(
             "2",
-            "dbt build, full (models + tests, no unit tests), fresh DuckDB file",
+            "dbt build, full (as typed: unit tests, models, data tests), fresh DuckDB file",
             full,
             f"≤ {t['full_build_s']:.0f} s, ≤ {t['full_build_vs_reference']:.0f}x ref., "
             f"≤ {gb:.0f} GB",

@@ -280,26 +280,59 @@ class UploadOutcome:
 
 
 class BingError(Exception):
-    """A failed step. ``str()`` never contains a hash, email, token or URL."""
+    """A failed step. ``str()`` never contains a hash, email, token or URL.
 
-    def __init__(self, step: str, message: str, code: int | None = None):
+    ``code``, ``error_name`` and ``microsoft_message`` are Microsoft's own OperationError
+    (or row/list error) when it sent one: what an operator quotes to Microsoft's support.
+    """
+
+    def __init__(
+        self,
+        step: str,
+        message: str,
+        code: int | None = None,
+        *,
+        error_name: str | None = None,
+        microsoft_message: str | None = None,
+    ):
         self.step = step
         self.code = code
+        self.error_name = error_name or None
+        self.microsoft_message = scrub(microsoft_message) if microsoft_message else None
         self.message = scrub(message)
         super().__init__(str(self))
 
+    def microsoft_error(self) -> dict[str, Any] | None:
+        """Microsoft's error as {code, name, message}, or None when it sent none."""
+        if self.code is None and not self.error_name:
+            return None
+        return {"code": self.code, "name": self.error_name, "message": self.microsoft_message}
+
     def __str__(self) -> str:
-        suffix = f" (Microsoft error {self.code})" if self.code is not None else ""
-        return f"{self.step}: {self.message}{suffix}"
+        said = [str(self.code)] if self.code is not None else []
+        said += [self.error_name] if self.error_name else []
+        suffix = f" (Microsoft error {' '.join(said)}" if said else ""
+        if said and self.microsoft_message:
+            suffix += f": {self.microsoft_message}"
+        return f"{self.step}: {self.message}{suffix}{')' if said else ''}"
 
 
 class TransientBingError(BingError):
     """Worth retrying (network, 5xx, throttling, a Failed upload); retried within the run."""
 
     def __init__(
-        self, step: str, message: str, code: int | None = None, *, retry_in_run: bool = True
+        self,
+        step: str,
+        message: str,
+        code: int | None = None,
+        *,
+        retry_in_run: bool = True,
+        error_name: str | None = None,
+        microsoft_message: str | None = None,
     ):
-        super().__init__(step, message, code)
+        super().__init__(
+            step, message, code, error_name=error_name, microsoft_message=microsoft_message
+        )
         self.retry_in_run = retry_in_run
 
 
@@ -527,14 +560,16 @@ def _from_codes(step: str, errors: list[tuple[int | None, str, str]]) -> BingErr
     for code, symbol, message in errors:
         if code not in TRANSIENT_CODES:
             advice = _ADVICE.get(code) if code is not None else None
-            text = advice or f"Microsoft refused the request: {symbol or 'error'}: {message}"
-            return PermanentBingError(step, text, code)
+            text = advice or "Microsoft refused the request"
+            return PermanentBingError(
+                step, text, code, error_name=symbol, microsoft_message=message
+            )
     code, symbol, message = errors[0]
     if code in THROTTLE_CODES:
-        text = f"Microsoft is throttling ({symbol}); waiting before the next try"
+        text = "Microsoft is throttling; waiting before the next try"
     else:
-        text = f"Microsoft reported a temporary problem ({symbol or 'InternalError'})"
-    return TransientBingError(step, text, code)
+        text = "Microsoft reported a temporary problem"
+    return TransientBingError(step, text, code, error_name=symbol, microsoft_message=message)
 
 
 def _http_error(step: str, status: int | None) -> BingError:
@@ -867,13 +902,15 @@ class Bing:
                             (_int_or_none(e.code), str(e.error_code or ""), str(e.message or ""))
                             for e in (status.errors or [])
                         ]
-                        code = errors[0][0] if errors else None
+                        code, name, said = errors[0] if errors else (None, None, None)
                         if errors and code not in TRANSIENT_CODES:
                             raise _from_codes(f"{step}: wait for processing", errors)
                         raise TransientBingError(
                             f"{step}: wait for processing",
                             f"Microsoft reported the upload as {status.status}",
                             code,
+                            error_name=name,
+                            microsoft_message=said,
                         )
                     else:
                         raise PermanentBingError(
@@ -980,8 +1017,8 @@ class Bing:
         row = rows[0]
         if row.errors:
             code, symbol = row.errors[0]
-            advice = _ADVICE.get(code, f"Microsoft refused it ({symbol})")
-            raise PermanentBingError(step, advice, code)
+            advice = _ADVICE.get(code, "Microsoft refused it")
+            raise PermanentBingError(step, advice, code, error_name=symbol)
         if not row.list_id or row.list_id <= 0:
             raise PermanentBingError(step, "the result file carries no list id")
         log.info("created a customer list")
@@ -1051,13 +1088,19 @@ def _raise_list_errors(step: str, result: UploadResult) -> None:
     """List-level failures (the list row failed, or items failed because of the list)."""
     if result.list_errors:
         _, code, symbol = result.list_errors[0]
-        advice = _ADVICE.get(code, f"Microsoft refused the list ({symbol})")
-        raise PermanentBingError(step, advice, code)
+        advice = _ADVICE.get(code, "Microsoft refused the list")
+        raise PermanentBingError(step, advice, code, error_name=symbol)
     if result.rejected.height:
         codes = set(result.rejected.get_column("error_code").to_list()) & LIST_LEVEL_CODES
         if codes:
             code = min(codes)
-            raise PermanentBingError(step, _ADVICE.get(code, "Microsoft refused the list"), code)
+            names = result.rejected.filter(pl.col("error_code") == code)["error_message"]
+            raise PermanentBingError(
+                step,
+                _ADVICE.get(code, "Microsoft refused the list"),
+                code,
+                error_name=names[0] if names.len() else None,
+            )
 
 
 def _read_lists(path: Path) -> list[RemoteList]:

@@ -190,6 +190,10 @@ def plan(as_json: bool, allow_empty: bool, max_remove_share: float | None, **kw:
     metavar="SECONDS",
     help="Bound on each call to Microsoft (a hung call is retried).",
 )
+@click.option("--max-row-attempts", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="Runs a row Microsoft rejects is sent on before it is parked: no longer sent, "
+              "no longer exit code 2, listed by `sync status` (a change of the audience for it "
+              "starts over).")  # fmt: skip
 @click.option("--upload-timeout", type=click.FloatRange(1, 86400), default=600, show_default=True,
               metavar="SECONDS", help="Bound on sending one file and Microsoft processing it "
               "(about a minute per 10k rows).")  # fmt: skip
@@ -203,6 +207,7 @@ def run(
     retry_max_delay: float,
     request_timeout: float,
     upload_timeout: float,
+    max_row_attempts: int,
     **kw: Any,
 ) -> None:
     """Make each Bing list hold exactly its audience table's hashes, sending only deltas.
@@ -219,7 +224,8 @@ def run(
 
     \b
     Exit codes: 0 all lists in sync; 1 a failure; 3 a guard refused a list; 2 Microsoft
-    rejected some rows (recorded in row_errors, retried next run).
+    rejected some rows this run (recorded in row_errors, retried on the next runs, then
+    parked). When a suppression list fails or is refused, target lists send removes only.
     """
     from sync.bing import Bing, BingSettings, RetryPolicy
     from sync.runner import Runner, exit_code, new_run_id, private_workdir
@@ -259,7 +265,8 @@ def run(
 
         progress = _progress_printer() if sys.stderr.isatty() and not as_json else None
         log.info("run %s: %d list(s)", run_id, len(plans))
-        results = Runner(ctx.state, connect, run_id, progress).run(plans)
+        runner = Runner(ctx.state, connect, run_id, progress, max_row_attempts)
+        results = runner.run(plans)
     code = exit_code(results)
     seconds = time.monotonic() - started
     lists = [r.as_dict() for r in results]

@@ -69,7 +69,13 @@ def _n(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-VERDICT_COLOURS = {"ok": "green", "in_sync": "green", "partial": "yellow", "refused": "yellow"}
+VERDICT_COLOURS = {
+    "ok": "green",
+    "in_sync": "green",
+    "partial": "yellow",
+    "held": "yellow",
+    "refused": "yellow",
+}
 
 
 def _verdict(text: str) -> str:
@@ -124,11 +130,13 @@ def print_status(lists: list[dict[str, Any]]) -> None:
     for s in lists:
         last = s["runs"][0] if s["runs"] else {}
         errors = sum(e["n"] for e in s["pending_row_errors"])
+        parked = sum(e["n"] for e in s["parked_row_errors"])
         rows.append(
             [
                 s["list_name"], s["role"], str(s["list_id"] or "-"), _n(s["members"]),
                 _n(last.get("started_at")), last.get("status", "never"),
                 _n(last.get("confirmed_adds")), _n(last.get("confirmed_removes")), _n(errors),
+                _n(parked),
             ]
         )  # fmt: skip
     header = [
@@ -141,10 +149,18 @@ def print_status(lists: list[dict[str, Any]]) -> None:
         "added",
         "removed",
         "row errors",
+        "parked",
     ]
     click.echo(_table(rows, header))
     for s in lists:
         for e in s["pending_row_errors"]:
             click.echo(
                 f"  {s['list_name']}: {e['n']} row(s) error {e['error_code']}: {e['error_message']}"
+                " (retried next run)"
+            )
+        for e in s["parked_row_errors"]:
+            click.echo(
+                f"  {s['list_name']}: {e['n']} row(s) parked after {e['attempts']} rejected runs, "
+                f"error {e['error_code']}: {e['error_message']} (no longer sent; a change of "
+                "the audience for them starts over)"
             )

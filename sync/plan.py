@@ -90,10 +90,14 @@ def plan_list(wh: Warehouse, state: State, audience: Audience, overrides: Overri
         )
         return plan
 
-    if delta.audience_rows == 0 and delta.members > 0 and not overrides.allow_empty:
+    # Guards count what may be at Microsoft: confirmed members, and hashes sent by a run
+    # that never learned the outcome (after a failed first upload there are only those).
+    at_microsoft = delta.maybe_members
+    if delta.audience_rows == 0 and at_microsoft > 0 and not overrides.allow_empty:
         plan.refused.append(
-            f"the audience is empty while its list has {delta.members} member(s): a broken "
-            "upstream must not wipe a list (pass --allow-empty if it is really empty)"
+            f"the audience is empty while its list has {at_microsoft} member(s) (or maybe "
+            "members): a broken upstream must not wipe a list (pass --allow-empty if it is "
+            "really empty)"
         )
     share = (
         overrides.max_remove_share
@@ -101,10 +105,10 @@ def plan_list(wh: Warehouse, state: State, audience: Audience, overrides: Overri
         else audience.max_remove_share
     )
     emptied_on_purpose = delta.audience_rows == 0 and overrides.allow_empty
-    if delta.members and delta.removes > share * delta.members and not emptied_on_purpose:
+    if at_microsoft and delta.removes > share * at_microsoft and not emptied_on_purpose:
         plan.refused.append(
-            f"it would remove {delta.removes} of {delta.members} members "
-            f"({delta.removes / delta.members:.0%}), above max_remove_share {share:g} "
+            f"it would remove {delta.removes} of {at_microsoft} members "
+            f"({delta.removes / at_microsoft:.0%}), above max_remove_share {share:g} "
             "(pass --max-remove-share to allow more this once, or set it in the model's meta)"
         )
     return plan

@@ -28,7 +28,7 @@ from sync.errors import SyncError
 from sync.plan import ListPlan
 from sync.project import Audience
 from sync.redact import scrub
-from sync.state import State
+from sync.state import DEFAULT_MAX_ROW_ATTEMPTS, State
 
 log = logging.getLogger("sync.run")
 
@@ -41,7 +41,7 @@ class ListResult:
     """What happened to one list in one run."""
 
     plan: ListPlan
-    status: str  # in_sync | partial | refused | failed
+    status: str  # in_sync | partial | held | refused | failed
     list_id: int | None = None
     sent_adds: int = 0
     sent_removes: int = 0
@@ -50,6 +50,8 @@ class ListResult:
     rejected: int = 0
     rejected_by_code: dict[int, int] = field(default_factory=dict)
     message: str | None = None
+    microsoft_error: dict[str, Any] | None = None  # Microsoft's {code, name, message}
+    held_adds: int = 0  # adds not sent because a suppression list failed or was refused
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -64,6 +66,8 @@ class ListResult:
             rejected=self.rejected,
             rejected_by_code={str(k): v for k, v in sorted(self.rejected_by_code.items())},
             message=self.message,
+            microsoft_error=self.microsoft_error,
+            held_adds=self.held_adds,
             seconds=round(self.seconds, 3),
         )
         return out
@@ -138,8 +142,10 @@ class Runner:
         bing_factory: Callable[[], Bing],
         run_id: str,
         progress: Progress | None = None,
+        max_row_attempts: int = DEFAULT_MAX_ROW_ATTEMPTS,
     ) -> None:
         self.state = state
+        self.max_row_attempts = max_row_attempts
         self._bing_factory = bing_factory
         self._bing: Bing | None = None
         self._connect_error: BingError | None = None
@@ -158,11 +164,18 @@ class Runner:
         return self._bing
 
     def run(self, plans: list[ListPlan]) -> list[ListResult]:
-        ordered = sorted(plans, key=lambda p: not p.audience.is_exclusion)
-        return [self._run_one(p) for p in ordered]
+        """Suppression first, enforced: exclusion lists run before any target list, and when
+        one of them fails or is refused, the target lists send their removes but hold their
+        adds, so nobody is retargeted while the suppression list may not hold them."""
+        exclusions = [self._run_one(p) for p in plans if p.audience.is_exclusion]
+        unsafe = [
+            r.plan.audience.list_name for r in exclusions if r.status in ("failed", "refused")
+        ]
+        targets = [self._run_one(p, unsafe) for p in plans if not p.audience.is_exclusion]
+        return exclusions + targets
 
     # ------------------------------------------------------------------ one list
-    def _run_one(self, plan: ListPlan) -> ListResult:
+    def _run_one(self, plan: ListPlan, unsafe_exclusions: list[str] | None = None) -> ListResult:
         a = plan.audience
         started = datetime.now(UTC)
         self.state.start_run(self.run_id, a, plan.delta)
@@ -177,12 +190,14 @@ class Runner:
                     "%s: refused by a guard, list left untouched: %s", a.name, result.message
                 )
             else:
-                self._sync(plan, result)
+                self._sync(plan, result, unsafe_exclusions or [])
         except (BingError, SyncError) as exc:
             if isinstance(exc, PermanentBingError) and exc.step == "authenticate":
                 self._connect_error = exc  # the other lists fail the same way, unasked
             result.status = "failed"
             result.message = f"list {a.list_name} ({a.name}): {exc}"
+            if isinstance(exc, BingError):
+                result.microsoft_error = exc.microsoft_error()
             log.error("%s", result.message)
         except (
             Exception
@@ -203,7 +218,7 @@ class Runner:
         )
         return result
 
-    def _sync(self, plan: ListPlan, result: ListResult) -> None:
+    def _sync(self, plan: ListPlan, result: ListResult, unsafe_exclusions: list[str]) -> None:
         a = plan.audience
         d = plan.delta
         assert d is not None
@@ -215,15 +230,27 @@ class Runner:
         log.info(
             "%s: list %s: %d to remove, %d to add", a.name, list_id, removes.height, adds.height
         )
+        if unsafe_exclusions and adds.height:
+            result.held_adds = adds.height
+            adds = adds.clear()
         for action, frame in (("Remove", removes), ("Add", adds)):
             if frame.height:
                 self._upload(a, list_id, action, frame, result)
-        if result.rejected:
+        if result.held_adds:
+            result.status = "held"
+            result.message = (
+                f"{result.held_adds} add(s) held back: suppression list(s) "
+                f"{', '.join(unsafe_exclusions)} failed or were refused this run, so nobody is "
+                "added to a target list they may not exclude; removes were sent"
+            )
+            log.warning("%s: %s", a.name, result.message)
+        elif result.rejected:
             result.status = "partial"
             result.message = (
                 f"Microsoft rejected {result.rejected} row(s) "
                 + ", ".join(f"{n} x error {c}" for c, n in sorted(result.rejected_by_code.items()))
-                + "; they are recorded in row_errors and tried again next run"
+                + f"; recorded in row_errors and tried again next run, up to "
+                f"{self.max_row_attempts} runs in all, then parked (sync status lists them)"
             )
 
     def _upload(
@@ -241,6 +268,7 @@ class Runner:
                 sent=outcome.sent,
                 rejected=outcome.rejected,
                 request_id=outcome.request_id,
+                max_row_attempts=self.max_row_attempts,
             )
             done += outcome.sent.height
             if action == "Add":
@@ -307,7 +335,8 @@ class Runner:
 
 
 def exit_code(results: list[ListResult]) -> int:
-    """0 all in sync; 1 a failure; 3 a guard refused; 2 rows rejected. First of 1, 3, 2 wins."""
+    """0 all in sync; 1 a failure; 3 a guard refused; 2 rows rejected. First of 1, 3, 2 wins.
+    A list whose adds were held has the exit code of the suppression list that caused it."""
     statuses = {r.status for r in results}
     for status, code in (("failed", 1), ("refused", 3), ("partial", 2)):
         if status in statuses:

@@ -3,8 +3,10 @@
 Tables in their own schema (declared as dbt sources, so analysts can report on them):
 `lists` (audience -> Bing list), `members` (each hash Bing confirmed, when, by which run),
 `pending` (hashes sent whose result is not known yet), `runs` (one row per run and list),
-`row_errors` (rows Microsoft rejected), and `oauth_tokens` (Microsoft's rotated refresh token,
-where the next run finds it).
+`row_errors` (rows Microsoft rejected: one row per list and hash, with how many runs it was
+rejected on, `parked_at` once it is no longer retried, `resolved_at` once Microsoft took it
+after all: kept, so the report can count each run's rejections), and `oauth_tokens` (Microsoft's
+rotated refresh token, where the next run finds it).
 
 The invariants: `members` only ever holds what a Microsoft result file confirmed; each
 upload's outcome is committed in one transaction; and a hash is written to `pending` before
@@ -78,7 +80,10 @@ DDL = (
         email_sha256 varchar not null,
         error_code integer,
         error_message varchar,
-        recorded_at timestamp not null
+        recorded_at timestamp not null,
+        attempts integer not null default 1,
+        parked_at timestamp,
+        resolved_at timestamp
     )""",
     """create table if not exists {s}.oauth_tokens (
         name varchar not null,
@@ -87,6 +92,20 @@ DDL = (
         updated_at timestamp not null
     )""",
 )
+
+
+# State made by earlier versions: row_errors grew attempts/parked_at and one row per hash.
+MIGRATIONS = (
+    "alter table {s}.row_errors add column if not exists attempts integer default 1",
+    "alter table {s}.row_errors add column if not exists parked_at timestamp",
+    "alter table {s}.row_errors add column if not exists resolved_at timestamp",
+    """delete from {s}.row_errors where rowid not in (
+        select max_by(rowid, recorded_at) from {s}.row_errors group by list_id, email_sha256
+    )""",
+)
+
+#: Runs a rejected row is sent on before it is parked (`sync run --max-row-attempts`).
+DEFAULT_MAX_ROW_ATTEMPTS = 3
 
 
 def utcnow() -> datetime:
@@ -100,10 +119,12 @@ class Delta:
 
     audience_rows: int
     members: int
+    maybe_members: int  # members, plus hashes sent whose outcome is unknown (maybe at Microsoft)
     adds: int
     removes: int
     refresh: int
     bad_hashes: int
+    parked: int = 0  # rejected on too many runs: no longer sent (sync status lists them)
 
 
 class State:
@@ -116,7 +137,7 @@ class State:
 
     def ensure(self) -> None:
         self.wh.ensure_schema(self.schema)
-        for ddl in DDL:
+        for ddl in (*DDL, *MIGRATIONS):
             self.wh.execute(ddl.format(s=self.s))
 
     # ------------------------------------------------------------------ lists
@@ -142,7 +163,10 @@ class State:
         (sent by a run that did not learn the outcome, so maybe applied), with
         `in_audience`, `is_member` and `surely_present` (a member with no pending row and not
         due for a refresh). Adds = in the audience and not surely present; removes = not in
-        the audience (a member, or maybe one). Parameters: list_id (x2), refresh cutoff (x2).
+        the audience (a member, or maybe one). A hash parked in `row_errors` for the direction
+        it needs is left out of the outbox (it is not retried); in the other direction (the
+        audience changed) it starts over. Parameters: list_id (x2), refresh cutoff (x2),
+        list_id.
         """
         return f"""
             audience as (
@@ -167,14 +191,26 @@ class State:
                 select
                     coalesce(a.email_sha256, k.email_sha256) as email_sha256,
                     a.email_sha256 is not null as in_audience,
+                    k.email_sha256 is not null as is_known,
                     coalesce(k.is_member, false) as is_member,
                     coalesce(k.surely_present, false) as surely_present
                 from audience a
                 full outer join known k on a.email_sha256 = k.email_sha256
             ),
-            outbox as (
+            parked as (
+                select email_sha256, action = 'Add' as is_add from {self.s}.row_errors
+                where list_id = ? and parked_at is not null and resolved_at is null
+            ),
+            wanted as (
                 select email_sha256, in_audience as is_add, is_member from status
                 where (in_audience and not surely_present) or not in_audience
+            ),
+            outbox as (
+                select * from wanted as w
+                where not exists (
+                    select 1 from parked as p
+                    where p.email_sha256 = w.email_sha256 and p.is_add = w.is_add
+                )
             )"""
 
     def _refresh_cutoff(self, audience: Audience) -> datetime | None:
@@ -188,7 +224,7 @@ class State:
 
     def _params(self, audience: Audience, list_id: int | None) -> list[Any]:
         cutoff = self._refresh_cutoff(audience)
-        return [list_id, list_id, cutoff, cutoff]
+        return [list_id, list_id, cutoff, cutoff, list_id]
 
     def delta(self, audience: Audience, relation: str, list_id: int | None) -> Delta:
         """Counts of adds, removes and refreshes, computed where the data is."""
@@ -198,14 +234,14 @@ class State:
             select
                 sum(case when in_audience then 1 else 0 end) as audience_rows,
                 sum(case when is_member then 1 else 0 end) as members,
-                sum(case when in_audience and not surely_present and not is_member
-                    then 1 else 0 end) as adds,
-                sum(case when not in_audience then 1 else 0 end) as removes,
-                sum(case when in_audience and not surely_present and is_member
-                    then 1 else 0 end) as refresh,
+                sum(case when is_known then 1 else 0 end) as maybe_members,
+                (select count(*) from outbox where is_add and not is_member) as adds,
+                (select count(*) from outbox where not is_add) as removes,
+                (select count(*) from outbox where is_add and is_member) as refresh,
                 (select count(*) from {relation}
                     where email_sha256 is null or not {self.wh.is_sha256_hex("email_sha256")}
-                ) as bad_hashes
+                ) as bad_hashes,
+                (select count(*) from wanted) - (select count(*) from outbox) as parked
             from status
             """,
             self._params(audience, list_id),
@@ -257,9 +293,12 @@ class State:
         sent: pl.DataFrame,
         rejected: pl.DataFrame,
         request_id: str | None,
+        max_row_attempts: int = DEFAULT_MAX_ROW_ATTEMPTS,
     ) -> int:
-        """One upload's result, in one transaction: confirmed rows change `members`, rejected
-        rows go to `row_errors`, the run's counters move. Returns the confirmed count."""
+        """One upload's result, in one transaction: confirmed rows change `members` (and are
+        resolved in `row_errors`: their fate is known), rejected rows are counted in `row_errors`
+        (one row per list and hash; the `max_row_attempts`-th rejection in the same direction
+        parks it), the run's counters move. Returns the confirmed count."""
         confirmed = sent  # the usual case, no rejections: no join over a million hashes
         if rejected.height:
             unmatched = rejected.join(sent, on="email_sha256", how="anti").height
@@ -280,16 +319,23 @@ class State:
             self._delete_listed("members", list_id, "_confirmed")
             # confirmed: their fate is known; rejected rows stay uncertain
             self._delete_listed("pending", list_id, "_confirmed")
+            if self.wh.scalar(
+                f"select count(*) from {self.s}.row_errors "
+                "where list_id = ? and resolved_at is null",
+                [list_id],
+            ):
+                self.wh.execute(
+                    f"update {self.s}.row_errors set resolved_at = ? where list_id = ? "
+                    "and resolved_at is null and email_sha256 in (select email_sha256 from _confirmed)",
+                    [now, list_id],
+                )
             if action == "Add":
                 self.wh.execute(
                     f"insert into {self.s}.members select ?, email_sha256, ?, ? from _confirmed",
                     [list_id, now, run_id],
                 )
-            self.wh.execute(
-                f"insert into {self.s}.row_errors select ?, ?, ?, ?, email_sha256, "
-                "error_code, error_message, ? from _rejected",
-                [run_id, audience.name, list_id, action, now],
-            )
+            if rejected.height:
+                self._record_rejections(run_id, audience, list_id, action, now, max_row_attempts)
             self.wh.execute(
                 f"""update {self.s}.runs set
                     sent_{counter} = sent_{counter} + ?,
@@ -301,9 +347,41 @@ class State:
             )
         return confirmed.height
 
+    def _record_rejections(
+        self,
+        run_id: str,
+        audience: Audience,
+        list_id: int,
+        action: str,
+        now: datetime,
+        max_row_attempts: int,
+    ) -> None:
+        """Upsert the registered `_rejected` rows into `row_errors`: a rejection in the same
+        direction as the last one counts one more attempt (parked at `max_row_attempts`); in
+        the other direction the hash starts over."""
+        self.wh.execute(
+            f"""insert into {self.s}.row_errors
+            select
+                ?, ?, ?, ?, r.email_sha256, r.error_code, r.error_message, ?,
+                coalesce(e.attempts, 0) + 1,
+                case when coalesce(e.attempts, 0) + 1 >= ? then ? end,
+                null
+            from _rejected as r
+            left join {self.s}.row_errors as e
+                on e.list_id = ? and e.email_sha256 = r.email_sha256 and e.action = ?
+                and e.resolved_at is null""",
+            [run_id, audience.name, list_id, action, now, max_row_attempts, now, list_id, action],
+        )
+        self.wh.execute(
+            f"""delete from {self.s}.row_errors
+            where list_id = ? and run_id <> ?
+                and email_sha256 in (select email_sha256 from _rejected)""",
+            [list_id, run_id],
+        )
+
     # ------------------------------------------------------------------ runs
     def start_run(self, run_id: str, audience: Audience, delta: Delta | None) -> None:
-        d = delta or Delta(0, 0, 0, 0, 0, 0)
+        d = delta or Delta(0, 0, 0, 0, 0, 0, 0)
         self.wh.execute(
             f"""insert into {self.s}.runs (run_id, audience, list_name, role, list_id, status,
                 started_at, audience_rows, members_before, planned_adds, planned_removes)
@@ -344,7 +422,8 @@ class State:
 
     # ------------------------------------------------------------------ status
     def status(self, audiences: list[Audience], history: int) -> list[dict[str, Any]]:
-        """Per audience: its list, confirmed members, recent runs and pending row errors."""
+        """Per audience: its list, confirmed members, recent runs, and row errors: pending
+        (retried next run) and parked (rejected on too many runs, no longer sent)."""
         out = []
         for a in audiences:
             list_id = self.list_id(a)
@@ -357,21 +436,14 @@ class State:
                 from {self.s}.runs where audience = ? order by started_at desc limit ?""",
                 [a.name, history],
             )
-            errors = self.wh.fetch(  # rejected rows whose fate is still open (pending)
-                f"""with latest as (
-                    select email_sha256, max_by(error_code, recorded_at) as error_code,
-                        max_by(error_message, recorded_at) as error_message
-                    from {self.s}.row_errors where audience = ? and list_id = ?
-                    group by email_sha256
-                )
-                select l.error_code, any_value(l.error_message) as error_message, count(*) as n
-                from latest l
-                where exists (
-                    select 1 from {self.s}.pending p
-                    where p.list_id = ? and p.email_sha256 = l.email_sha256
-                )
-                group by l.error_code order by n desc""",
-                [a.name, list_id, list_id],
+            errors = self.wh.fetch(  # rejected rows, by code: retried next run, or parked
+                f"""select parked_at is not null as parked, error_code,
+                    any_value(error_message) as error_message, count(*) as n,
+                    max(attempts) as attempts
+                from {self.s}.row_errors
+                where audience = ? and list_id = ? and resolved_at is null
+                group by all order by n desc, error_code""",
+                [a.name, list_id],
             )
             out.append(
                 {
@@ -381,7 +453,10 @@ class State:
                     "list_id": list_id,
                     "members": int(members or 0),
                     "runs": runs.to_dicts(),
-                    "pending_row_errors": errors.to_dicts(),
+                    "pending_row_errors": errors.filter(~pl.col("parked"))
+                    .drop("parked")
+                    .to_dicts(),
+                    "parked_row_errors": errors.filter(pl.col("parked")).drop("parked").to_dicts(),
                 }
             )
         return out

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import zip_longest
 from pathlib import Path
 
@@ -196,18 +197,33 @@ SHAPES: dict[str, tuple[str, Callable[[duckdb.DuckDBPyConnection, Path], None]]]
 }
 
 
+@pytest.fixture(scope="module")
+def shape_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Build, Future[str]]]:
+    """Every shape written and built by the README's command, two builds at a time (the
+    machine's cores; each build is one `dbt` process): shape -> (build, its summary line)."""
+    pool = ThreadPoolExecutor(max_workers=2)
+    builds = {}
+    for shape, (extension, write) in SHAPES.items():
+        folder = tmp_path_factory.mktemp(shape)
+        with seed_events() as con:
+            write(con, folder / "landing")
+        command = FILES_COMMAND
+        for glob in README_GLOBS:
+            assert glob in command, "the README's file command changed: update README_GLOBS"
+            command = command.replace(glob, glob.replace(".parquet", f".{extension}"))
+        build = new_build(folder / "build")
+        # run from the folder holding landing/: relative paths, as in the README
+        builds[shape] = (build, pool.submit(run_readme_command, command, build, folder))
+    pool.shutdown(wait=False)
+    return builds
+
+
 @pytest.mark.parametrize("shape", SHAPES)
-def test_readme_file_command_on_every_shape(demo_build: Build, tmp_path: Path, shape: str) -> None:
-    extension, write = SHAPES[shape]
-    with seed_events() as con:
-        write(con, tmp_path / "landing")
-    command = FILES_COMMAND
-    for glob in README_GLOBS:
-        assert glob in command, "the README's file command changed: update README_GLOBS"
-        command = command.replace(glob, glob.replace(".parquet", f".{extension}"))
-    build = new_build(tmp_path / "build")
-    summary = run_readme_command(command, build, cwd=tmp_path)  # relative paths, as in the README
-    print(f"{shape}: {summary}")
+def test_readme_file_command_on_every_shape(
+    demo_build: Build, shape_builds: dict[str, tuple[Build, Future[str]]], shape: str
+) -> None:
+    build, summary = shape_builds[shape]
+    print(f"{shape}: {summary.result()}")
     assert audiences(build) == audiences(demo_build)
     assert all(audiences(build).values())
 

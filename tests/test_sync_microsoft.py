@@ -1,0 +1,106 @@
+"""Microsoft as it behaves in production, through the whole CLI: its own error named when an
+upload fails, rows it keeps rejecting parked instead of retried forever, and suppression
+first enforced when a suppression list cannot be synced."""
+
+from __future__ import annotations
+
+from sync.standin import StandIn
+from tests.dbt_project import Build
+from tests.sync_harness import audience_hashes, mismatches, no_identifiers, run_sync, sql
+
+FAST = ("--retry-max-delay", "0.05", "--request-timeout", "2")
+LTV = "audience_ltv_high"
+
+
+def test_a_failed_upload_names_microsofts_error(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    bing.inject(kind="upload_failed", count=None)
+    failed = run_sync(warehouse, env, "run", *FAST, "--max-attempts", "2", "-s", "ltv_high")
+    assert failed.exit_code == 1
+    ltv = failed.lists()[LTV]
+    assert ltv["microsoft_error"]["code"] == 0
+    assert ltv["microsoft_error"]["name"] == "InternalError"
+    assert ltv["microsoft_error"]["message"]  # Microsoft's own words, as it sent them
+    for text in (ltv["message"], failed.stderr):
+        assert "Microsoft error 0 InternalError: " + ltv["microsoft_error"]["message"] in text
+    assert "CIO__LTV_High__NoOtherState" in ltv["message"]
+    bing.clear_faults()
+    assert run_sync(warehouse, env, "run", *FAST, "-s", "ltv_high").exit_code == 0
+
+
+def test_a_row_rejected_on_three_runs_is_parked(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    victim = sorted(audience_hashes(warehouse, LTV))[0]
+    bing.inject("reject_rows", hashes=[victim], code=8004, count=None)
+    for attempt in (1, 2, 3):
+        result = run_sync(warehouse, env, "run", *FAST)
+        assert result.exit_code == 2, attempt
+        assert result.lists()[LTV]["rejected"] == 1
+    rows = sql(warehouse, "select attempts, parked_at is not null from sync_state.row_errors")
+    assert rows == [(3, True)]  # one row per list and hash, however many runs
+
+    fourth = run_sync(warehouse, env, "run", *FAST)
+    assert fourth.exit_code == 0, fourth.stderr
+    assert fourth.lists()[LTV]["sent_adds"] == 0  # not sent again
+    assert fourth.lists()[LTV]["status"] == "in_sync"
+    status = run_sync(warehouse, env, "status").doc["lists"]
+    ltv = next(s for s in status if s["audience"] == LTV)
+    assert ltv["pending_row_errors"] == []
+    assert [(e["error_code"], e["n"], e["attempts"]) for e in ltv["parked_row_errors"]] == [
+        (8004, 1, 3)
+    ]
+    assert run_sync(warehouse, env, "plan").lists()[LTV]["adds"] == 0
+
+    # the audience changes for it: it leaves the table, so it starts over (a remove, accepted)
+    bing.clear_faults()
+    sql(warehouse, f"delete from {LTV} where email_sha256 = ?", [victim])
+    changed = run_sync(warehouse, env, "run", *FAST)
+    assert changed.exit_code == 0
+    resolved = "select count(*) from sync_state.row_errors where resolved_at is null"
+    assert sql(warehouse, resolved) == [(0,)]
+    assert not mismatches(warehouse, bing, changed.lists())
+    assert no_identifiers(changed.stderr)
+
+
+def test_a_refused_suppression_list_holds_the_target_lists_adds(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    assert run_sync(warehouse, env, "run", *FAST).exit_code == 0
+    sql(warehouse, "delete from audience_recent_purchaser_0_7d")  # a broken upstream: refused
+    sql(warehouse, f"insert into {LTV} values (?, 'n', 'high', now())", ["ab" * 32])
+    leaving = sorted(audience_hashes(warehouse, "audience_lapsed_90d_plus"))[0]
+    sql(warehouse, "delete from audience_lapsed_90d_plus where email_sha256 = ?", [leaving])
+
+    result = run_sync(warehouse, env, "run", *FAST, "--max-remove-share", "1")
+    assert result.exit_code == 3  # the suppression list's refusal
+    lists = result.lists()
+    assert lists["audience_recent_purchaser_0_7d"]["status"] == "refused"
+    ltv = lists[LTV]
+    assert (ltv["status"], ltv["held_adds"], ltv["sent_adds"]) == ("held", 1, 0)
+    assert "CIO__Suppress__Purchased_0-7d" in ltv["message"]
+    lapsed = lists["audience_lapsed_90d_plus"]
+    assert lapsed["confirmed_removes"] == 1  # removes still go out
+    assert "ab" * 32 not in bing.lists()[ltv["list_id"]]["members"]
+
+    allowed = run_sync(warehouse, env, "run", *FAST, "--allow-empty")
+    assert allowed.exit_code == 0
+    assert allowed.lists()[LTV]["confirmed_adds"] == 1
+    assert not mismatches(warehouse, bing, allowed.lists())
+
+
+def test_guards_count_hashes_sent_without_a_result(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """A first upload whose rows all failed leaves no confirmed member, only hashes whose
+    fate is unknown: an audience emptied afterwards must still be refused, not wipe them."""
+    bing.inject("reject_rows", hashes=sorted(audience_hashes(warehouse, LTV)), count=None)
+    assert run_sync(warehouse, env, "run", *FAST, "-s", "ltv_high").exit_code == 2
+    bing.clear_faults()
+    sql(warehouse, f"delete from {LTV}")
+    plan = run_sync(warehouse, env, "plan", "-s", "ltv_high").lists()[LTV]
+    assert (plan["members"], plan["removes"], plan["verdict"]) == (0, 4, "refused")
+    refused = run_sync(warehouse, env, "run", *FAST, "-s", "ltv_high")
+    assert refused.exit_code == 3
+    assert refused.lists()[LTV]["sent_removes"] == 0
