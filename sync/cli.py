@@ -10,6 +10,7 @@ Exit codes (for schedulers): 0 every list in sync; 1 a failure; 3 a guard refuse
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -52,7 +53,9 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--state-schema", envvar="SYNC_STATE_SCHEMA", default=DEFAULT_STATE_SCHEMA,
                      show_default=True, help="Warehouse schema of the sync's own state tables."),
         click.option("--lock-timeout", type=float, default=600, show_default=True, metavar="SECONDS",
-                     help="How long to wait for another run (or dbt build) to release the warehouse."),
+                     help="How long to wait for another sync run to finish, or a dbt build to "
+                          "release the warehouse file (the sync gives it back while it waits "
+                          "on Microsoft, so a dbt build can run meanwhile)."),
         click.option("--allow-stale-manifest", is_flag=True,
                      help="Use target/manifest.json even if model files changed after it."),
         click.option("--json", "as_json", is_flag=True,
@@ -79,12 +82,22 @@ def guard_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 class Context:
     """What every command needs: the project, the selected audiences, the warehouse and state."""
 
-    def __init__(self, kw: dict[str, Any]) -> None:
+    def __init__(self, kw: dict[str, Any], *, run_lock: bool = False) -> None:
         self.project: Project = load_project(
             kw["project_dir"], kw["profiles_dir"], kw["target"], kw["target_path"]
         )
-        # The lock first: the manifest is read once no `dbt build` can be rewriting it.
-        self.wh = Warehouse.open(self.project.target, lock_timeout=kw["lock_timeout"])
+        # `run`: one per warehouse, waited for before the database is opened
+        self.run_lock = contextlib.ExitStack()
+        if run_lock:
+            self.run_lock.enter_context(
+                Warehouse.run_lock(self.project.target, lock_timeout=kw["lock_timeout"])
+            )
+        # The database next: the manifest is read once no `dbt build` can be rewriting it.
+        try:
+            self.wh = Warehouse.open(self.project.target, lock_timeout=kw["lock_timeout"])
+        except BaseException:
+            self.run_lock.close()
+            raise
         try:
             audiences = load_audiences(self.project, allow_stale=kw["allow_stale_manifest"])
             if not audiences:
@@ -97,6 +110,7 @@ class Context:
             self.state.ensure()
         except BaseException:
             self.wh.close()
+            self.run_lock.close()
             raise
 
 
@@ -232,9 +246,9 @@ def run(
 
     started = time.monotonic()
     settings = BingSettings.from_env()
-    ctx = Context(kw)
+    ctx = Context(kw, run_lock=True)
     run_id = new_run_id()
-    with ctx.wh, private_workdir(run_id) as workdir:
+    with ctx.run_lock, ctx.wh, private_workdir(run_id) as workdir:
         interrupted = ctx.state.abandon_running()
         if interrupted:
             log.warning(
@@ -265,7 +279,14 @@ def run(
 
         progress = _progress_printer() if sys.stderr.isatty() and not as_json else None
         log.info("run %s: %d list(s)", run_id, len(plans))
-        runner = Runner(ctx.state, connect, run_id, progress, max_row_attempts)
+        runner = Runner(
+            ctx.state,
+            connect,
+            run_id,
+            progress,
+            max_row_attempts,
+            replan=lambda a: plan_list(ctx.wh, ctx.state, a, overrides),
+        )
         results = runner.run(plans)
     code = exit_code(results)
     seconds = time.monotonic() - started

@@ -143,8 +143,10 @@ class Runner:
         run_id: str,
         progress: Progress | None = None,
         max_row_attempts: int = DEFAULT_MAX_ROW_ATTEMPTS,
+        replan: Callable[[Audience], ListPlan] | None = None,
     ) -> None:
         self.state = state
+        self._replan = replan
         self.max_row_attempts = max_row_attempts
         self._bing_factory = bing_factory
         self._bing: Bing | None = None
@@ -155,8 +157,11 @@ class Runner:
 
     @property
     def bing(self) -> Bing:
-        """Connect to Microsoft only when some list has work: a no-change run calls nothing.
-        A connection refused for good (revoked token) fails every list without asking again."""
+        """The Microsoft client, connected on first use. A connection refused for good
+        (revoked token) fails every list without asking again. Every call to Microsoft goes
+        through here, and the warehouse file is given back first: Microsoft may take minutes,
+        and a `dbt build` must not wait for it."""
+        self.state.wh.release()
         if self._connect_error is not None:
             raise self._connect_error
         if self._bing is None:
@@ -190,7 +195,13 @@ class Runner:
                     "%s: refused by a guard, list left untouched: %s", a.name, result.message
                 )
             else:
-                self._sync(plan, result, unsafe_exclusions or [])
+                if plan.list_id is not None:
+                    self._check_list(plan, result)
+                if plan.refused:  # a recreated list is planned again, through the guards
+                    result.status = "refused"
+                    result.message = "; ".join(plan.refused)
+                else:
+                    self._sync(plan, result, unsafe_exclusions or [])
         except (BingError, SyncError) as exc:
             if isinstance(exc, PermanentBingError) and exc.step == "authenticate":
                 self._connect_error = exc  # the other lists fail the same way, unasked
@@ -287,8 +298,66 @@ class Runner:
             )  # fmt: skip
             if self.progress:
                 self.progress(a.name, action, done, frame.height)
+            self.state.wh.release()  # the next file goes to Microsoft
 
     # ------------------------------------------------------------------ lists at Microsoft
+    def _remote_lists(self) -> list[RemoteList]:
+        """Every customer list of the account: one bulk download per run, on first need."""
+        if self._remote is None:
+            self._remote = self.bing.find_lists()
+        return self._remote
+
+    def _check_list(self, plan: ListPlan, result: ListResult) -> None:
+        """The list as Microsoft has it now, checked every run (also with nothing to send):
+        someone may have deleted it, renamed it or changed its membership duration in the
+        Microsoft Advertising UI since the last run.
+
+        Deleted: a stored list is forgotten and the audience planned again (all adds, through
+        the guards), so it is recreated and refilled; a pinned one fails. Another duration:
+        refused with an error naming both values (Microsoft would expire members the sync
+        counts as present). Renamed: kept by id, and said.
+        """
+        a = plan.audience
+        list_id = plan.list_id
+        remote = next((r for r in self._remote_lists() if r.list_id == list_id), None)
+        if remote is None:
+            if a.list_id is not None:
+                raise SyncError(
+                    f"the pinned list {list_id} (meta.bing.list_id) no longer exists at Microsoft "
+                    "(deleted in the UI?): pin the list that replaces it, or remove the pin so "
+                    "the sync creates one"
+                )
+            log.warning("%s: list %s no longer exists at Microsoft; recreating it", a.name, list_id)
+            self.state.forget_list(a, list_id)
+            if self._replan is None:
+                raise SyncError(f"list {list_id} no longer exists at Microsoft")
+            fresh = self._replan(a)
+            if fresh.error:
+                raise SyncError(fresh.error)
+            plan.list_id, plan.delta, plan.refused = None, fresh.delta, fresh.refused
+            result.list_id = None
+            result.message = (
+                f"list {list_id} no longer existed at Microsoft (deleted outside the sync); "
+                "recreated and refilled"
+            )
+            return
+        duration = remote.membership_duration if remote.membership_duration is not None else -1
+        if duration != a.membership_duration_days:
+            raise SyncError(
+                f"list {list_id} now has membership duration {duration} at Microsoft (changed "
+                f"outside the sync), meta.bing says {a.membership_duration_days}: Microsoft would "
+                "expire members the sync counts as present, so nothing is sent. Set it back in "
+                "the Microsoft Advertising UI, or set meta.bing.membership_duration_days to "
+                f"{duration}"
+            )
+        if remote.name != a.list_name:
+            result.message = (
+                f"list {list_id} is named {remote.name!r} at Microsoft (renamed outside the "
+                f"sync); it is still synced by its id. Rename it back to {a.list_name!r}, or "
+                "set meta.bing.list_name"
+            )
+            log.warning("%s: %s", a.name, result.message)
+
     def _resolve_list(self, plan: ListPlan) -> int:
         """A stored id, a pinned id, a list of that name at Microsoft, or a new list.
 
@@ -300,9 +369,7 @@ class Runner:
             if self.state.list_id(a) != plan.list_id:
                 self.state.save_list(a, plan.list_id)
             return plan.list_id
-        if self._remote is None:
-            self._remote = self.bing.find_lists()
-        same_name = [r for r in self._remote if r.name == a.list_name]
+        same_name = [r for r in self._remote_lists() if r.name == a.list_name]
         if len(same_name) > 1:
             raise SyncError(
                 f"{len(same_name)} lists at Microsoft are named {a.list_name!r}; pin the right "
@@ -328,7 +395,9 @@ class Runner:
                 client_id=a.name,
             )
             log.info("%s: created list %s at Microsoft", a.name, list_id)
-            self._remote.append(RemoteList(list_id, a.list_name, a.membership_duration_days))
+            self._remote_lists().append(
+                RemoteList(list_id, a.list_name, a.membership_duration_days)
+            )
         self.state.save_list(a, list_id)
         plan.list_id = list_id
         return list_id

@@ -156,6 +156,14 @@ class State:
                 [audience.name, list_id, audience.list_name, audience.role, now, now],
             )
 
+    def forget_list(self, audience: Audience, list_id: int) -> None:
+        """A list deleted at Microsoft: its members, pending hashes and row errors went with
+        it, so the audience starts over on a new list."""
+        with self.wh.transaction():
+            for table in ("members", "pending", "row_errors"):
+                self.wh.execute(f"delete from {self.s}.{table} where list_id = ?", [list_id])
+            self.wh.execute(f"delete from {self.s}.lists where audience = ?", [audience.name])
+
     # ------------------------------------------------------------------ deltas
     def _status_sql(self, relation: str) -> str:
         """CTEs shared by planning and sending, computed in the warehouse in one pass:

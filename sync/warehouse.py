@@ -7,10 +7,11 @@ Connection details come from the same dbt profile and target `dbt build` used.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,15 +36,69 @@ def quote_ident(name: str) -> str:
 class Warehouse:
     """A DuckDB database opened from a dbt-duckdb target.
 
-    DuckDB lets one process write a database file at a time, so holding the connection is
-    the run lock: a second `sync run` (or a `dbt build`) waits until this one closes it.
+    DuckDB lets one process open a database file at a time. So that `dbt build` can run
+    while `sync run` waits on Microsoft, the run gives the file back between its short
+    transactions (`release`; the next statement opens it again, waiting for the file up to
+    the lock timeout), and two runs are kept apart by a lock of their own (`run_lock`).
     """
 
     engine = "duckdb"
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, database_name: str) -> None:
-        self._con = con
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        database_name: str,
+        reopen: Callable[[], duckdb.DuckDBPyConnection] | None = None,
+    ) -> None:
+        self._open: duckdb.DuckDBPyConnection | None = con
+        self._reopen = reopen
+        self._in_transaction = False
         self.database_name = database_name
+
+    @property
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        if self._open is None:
+            assert self._reopen is not None
+            self._open = self._reopen()
+        return self._open
+
+    def release(self) -> None:
+        """Give the database file back (other processes may open it) until the next
+        statement; kept open inside a transaction, or when it cannot be opened again."""
+        if self._open is not None and self._reopen is not None and not self._in_transaction:
+            self._open.close()
+            self._open = None
+
+    @staticmethod
+    @contextmanager
+    def run_lock(target: Mapping[str, Any], *, lock_timeout: float) -> Iterator[None]:
+        """One `sync run` per warehouse: an exclusive lock on a file beside the database
+        (the kernel drops it if the process dies), waited for up to `lock_timeout` s. Taken
+        before the database is opened, so a waiting run never holds the file."""
+        lock_path = Path(f"{_database_path(target)}.sync-run.lock")
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        deadline = time.monotonic() + lock_timeout
+        delay, said = 0.2, False
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(
+                            f"another `sync run` holds the run lock of this warehouse and kept it "
+                            f"for {lock_timeout:.0f} s; try again when it finishes, or raise "
+                            "--lock-timeout"
+                        ) from None
+                    if not said:
+                        log.info("another sync run is running; waiting for its run lock")
+                        said = True
+                    time.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     @classmethod
     def open(cls, target: Mapping[str, Any], *, lock_timeout: float) -> Warehouse:
@@ -52,58 +107,21 @@ class Warehouse:
         A relative `path` is taken from the current folder, as dbt-duckdb does, so `dbt build`
         and `sync run` started from the same place open the same file.
         """
-        if target.get("type") != "duckdb":
-            raise ConfigError(
-                f"profile target type {target.get('type')!r} is not supported by the sync yet "
-                "(DuckDB only); the warehouse module is the one place to add it"
-            )
-        raw_path = str(target.get("path") or ":memory:")
-        if raw_path == ":memory:" or raw_path.startswith(("md:", "motherduck:")):
-            raise ConfigError(
-                f"profile path {raw_path!r}: the sync needs a DuckDB file (its state lives there "
-                "and its file lock keeps two runs apart)"
-            )
-        resolved = Path(raw_path).expanduser().resolve()
-        if not resolved.exists():
-            raise ConfigError(
-                f"warehouse file {resolved} does not exist: run `dbt build` first "
-                "(from the same folder: a relative profile path is taken from it)"
-            )
-        path = str(resolved)
+        path = _database_path(target)
         config = {k: str(v) for k, v in (target.get("settings") or {}).items()}
-        deadline = time.monotonic() + lock_timeout
-        delay = 0.2
-        while True:
-            try:
-                con = duckdb.connect(path)
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
-                    raise ConfigError(f"cannot open the warehouse: {exc}") from exc
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(
-                        f"the warehouse is locked by another process (a running `sync run` or "
-                        f"`dbt build`) and stayed locked for {lock_timeout:.0f} s; try again "
-                        "when it finishes, or raise --lock-timeout"
-                    ) from exc
-                log.info("warehouse busy (another sync or dbt build); waiting for its lock")
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        # The sync's queries are joins over hash sets: its own budget, not the one the profile
-        # gives `dbt build`, keeps its peak RSS low (first run of a 1M-member list: ~480 MB
-        # at 128MB, ~660 MB at the profile's 2GB; DuckDB spills a little instead).
-        config["memory_limit"] = os.environ.get("SYNC_DUCKDB_MEMORY_LIMIT") or SYNC_MEMORY_LIMIT
-        for key, value in config.items():  # as dbt-duckdb does: SET after connecting
-            try:
-                con.execute(f"set {quote_ident(key)} = ?", [value]).fetchall()
-            except duckdb.Error as exc:
-                con.close()
-                raise ConfigError(f"profile setting {key!r}: {exc}") from exc
+
+        def reopen() -> duckdb.DuckDBPyConnection:
+            return _connect(path, config, lock_timeout)
+
+        con = reopen()
         name = con.sql("select current_database()").fetchall()[0][0]
-        return cls(con, name)
+        return cls(con, name, reopen)
 
     def close(self) -> None:
-        self._con.close()
+        if self._open is not None:
+            self._open.close()
+            self._open = None
+        self._reopen = None
 
     def __enter__(self) -> Warehouse:
         return self
@@ -139,11 +157,14 @@ class Warehouse:
     def transaction(self) -> Iterator[None]:
         """All or nothing: a crash or error inside leaves the state as it was before."""
         self.execute("begin transaction")
+        self._in_transaction = True
         try:
             yield
         except BaseException:
             self.execute("rollback")
             raise
+        finally:
+            self._in_transaction = False
         self.execute("commit")
 
     @contextmanager
@@ -182,3 +203,62 @@ class Warehouse:
     def is_sha256_hex(self, column: str) -> str:
         """SQL predicate: `column` is a lowercase 64-hex SHA-256."""
         return f"regexp_full_match({column}, '[0-9a-f]{{64}}')"
+
+
+def _database_path(target: Mapping[str, Any]) -> str:
+    """The target's DuckDB file, resolved as dbt-duckdb does (a relative path is taken from
+    the current folder, so `dbt build` and `sync run` started there open the same file)."""
+    if target.get("type") != "duckdb":
+        raise ConfigError(
+            f"profile target type {target.get('type')!r} is not supported by the sync yet "
+            "(DuckDB only); the warehouse module is the one place to add it"
+        )
+    raw_path = str(target.get("path") or ":memory:")
+    if raw_path == ":memory:" or raw_path.startswith(("md:", "motherduck:")):
+        raise ConfigError(
+            f"profile path {raw_path!r}: the sync needs a DuckDB file (its state lives there)"
+        )
+    resolved = Path(raw_path).expanduser().resolve()
+    if not resolved.exists():
+        raise ConfigError(
+            f"warehouse file {resolved} does not exist: run `dbt build` first "
+            "(from the same folder: a relative profile path is taken from it)"
+        )
+    return str(resolved)
+
+
+def _connect(path: str, config: dict[str, str], lock_timeout: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting up to `lock_timeout` s while another process (a `dbt build`)
+    has it, and apply the profile's settings."""
+    deadline = time.monotonic() + lock_timeout
+    delay = 0.2
+    while True:
+        try:
+            con = duckdb.connect(path)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise ConfigError(f"cannot open the warehouse: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise LockTimeout(
+                    f"the warehouse is locked by another process (a running `sync run` or "
+                    f"`dbt build`) and stayed locked for {lock_timeout:.0f} s; try again "
+                    "when it finishes, or raise --lock-timeout"
+                ) from exc
+            log.info("warehouse busy (another sync or dbt build); waiting for its lock")
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    # The sync's queries are joins over hash sets: its own budget, not the one the profile
+    # gives `dbt build`, keeps its peak RSS low (first run of a 1M-member list: ~480 MB
+    # at 128MB, ~660 MB at the profile's 2GB; DuckDB spills a little instead).
+    settings = {
+        **config,
+        "memory_limit": os.environ.get("SYNC_DUCKDB_MEMORY_LIMIT") or SYNC_MEMORY_LIMIT,
+    }
+    for key, value in settings.items():  # as dbt-duckdb does: SET after connecting
+        try:
+            con.execute(f"set {quote_ident(key)} = ?", [value]).fetchall()
+        except duckdb.Error as exc:
+            con.close()
+            raise ConfigError(f"profile setting {key!r}: {exc}") from exc
+    return con

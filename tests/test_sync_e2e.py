@@ -44,7 +44,8 @@ def test_second_run_sends_nothing(warehouse: Build, bing: StandIn, env: dict[str
     bing.clear_calls()
     again = run_sync(warehouse, env, "run")
     assert again.exit_code == 0
-    assert bing.calls == []  # not even a lookup: nothing to do, so Microsoft is not called
+    # nothing is sent, but every list is checked: one bulk download of the customer lists
+    assert bing.calls == ["DownloadCampaignsByAccountIds", "GetBulkDownloadStatus", "DownloadFile"]
     assert all(v["sent_adds"] == 0 and v["sent_removes"] == 0 for v in again.lists().values())
 
 

@@ -4,9 +4,22 @@ first enforced when a suppression list cannot be synced."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 from sync.standin import StandIn
-from tests.dbt_project import Build
-from tests.sync_harness import audience_hashes, mismatches, no_identifiers, run_sync, sql
+from tests.dbt_project import ROOT, Build, dbt
+from tests.sync_harness import (
+    OUTPUTS,
+    audience_hashes,
+    mismatches,
+    no_identifiers,
+    run_sync,
+    sql,
+)
 
 FAST = ("--retry-max-delay", "0.05", "--request-timeout", "2")
 LTV = "audience_ltv_high"
@@ -104,3 +117,64 @@ def test_guards_count_hashes_sent_without_a_result(
     refused = run_sync(warehouse, env, "run", *FAST, "-s", "ltv_high")
     assert refused.exit_code == 3
     assert refused.lists()[LTV]["sent_removes"] == 0
+
+
+def test_lists_changed_in_the_ui_are_noticed_on_a_run_with_nothing_to_send(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    first = run_sync(warehouse, env, "run", *FAST)
+    assert first.exit_code == 0
+    ids = {name: item["list_id"] for name, item in first.lists().items()}
+    lapsed, cart = "audience_lapsed_90d_plus", "audience_cart_abandon_0_1d"
+    bing.delete_list(ids[LTV])  # as someone in the Microsoft Advertising UI would
+    bing.edit_list(ids[lapsed], membership_duration=30)
+    bing.edit_list(ids[cart], name="Cart people (renamed by hand)")
+
+    second = run_sync(warehouse, env, "run", *FAST)  # the audiences did not change
+    assert second.exit_code == 1
+    lists = second.lists()
+    ltv = lists[LTV]
+    assert ltv["status"] == "in_sync" and ltv["list_id"] != ids[LTV]
+    assert "no longer existed at Microsoft" in ltv["message"]
+    assert bing.lists()[ltv["list_id"]]["members"] == audience_hashes(warehouse, LTV)
+    assert lists[lapsed]["status"] == "failed"
+    assert "membership duration 30" in lists[lapsed]["message"]
+    assert "meta.bing says -1" in lists[lapsed]["message"]
+    assert (
+        lists[cart]["status"] == "in_sync" and "renamed outside the sync" in lists[cart]["message"]
+    )
+    assert [op for op in bing.calls if op == "DownloadCampaignsByAccountIds"] != []
+
+    bing.edit_list(ids[lapsed], membership_duration=-1)
+    bing.clear_calls()
+    third = run_sync(warehouse, env, "run", *FAST)
+    assert third.exit_code == 0, third.stderr
+    assert bing.calls.count("DownloadCampaignsByAccountIds") == 1  # one lookup per run
+    assert not mismatches(warehouse, bing, third.lists())
+
+
+def test_dbt_build_runs_while_a_sync_waits_on_microsoft(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """The sync gives the warehouse file back while Microsoft processes an upload: a
+    `dbt build` started meanwhile succeeds, and the sync then finishes in sync."""
+    bing.inject(kind="pending", polls=100_000, count=1)  # the first file: held InProgress
+    sync = subprocess.Popen(
+        [str(Path(sys.executable).with_name("sync")), "run", "--json", "--project-dir", str(ROOT),
+         "--target-path", str(warehouse.target_path)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while "UploadFile" not in bing.calls:  # the sync is now waiting on Microsoft
+            assert sync.poll() is None and time.monotonic() < deadline, "no upload was sent"
+            time.sleep(0.05)
+        dbt(warehouse, "build")  # would wait for (or fail on) a held DuckDB file
+        assert sync.poll() is None, "the sync finished before dbt build did: nothing proven"
+        bing.finish_processing()
+        out, err = sync.communicate(timeout=120)
+    finally:
+        sync.kill()
+    OUTPUTS.extend([out, err])
+    assert sync.returncode == 0, err
+    assert not mismatches(warehouse, bing, {i["audience"]: i for i in json.loads(out)["lists"]})

@@ -7,7 +7,9 @@ The real ``bingads`` SDK talks to it unchanged: point ``BulkServiceManager(..., 
   ``GetBulkDownloadStatus`` and ``UploadEntityRecords``;
 * the file upload (multipart/form-data POST, field ``file``, a zip of the CSV) and the result /
   download files (zip over HTTP GET) at URLs it hands out itself;
-* a control API under ``/_standin/`` (lists, faults, reset, calls) for tests in other processes.
+* a control API under ``/_standin/`` (lists, faults, reset, calls) for tests in other processes,
+  including what people do in the Microsoft Advertising UI: ``POST lists/<id>`` (rename, change
+  the membership duration) and ``DELETE lists/<id>``.
 
 Customer lists and their members live in memory (optionally mirrored to a JSON state file).
 Faults can be injected on request; see :meth:`StandIn.inject`.
@@ -238,6 +240,35 @@ class StandIn:
             )
             self._persist()
         return list_id
+
+    def edit_list(
+        self, list_id: int, *, name: str | None = None, membership_duration: int | None = None
+    ) -> None:
+        """Rename a list or change its membership duration, as someone in the Microsoft
+        Advertising UI would: out of band, the sync is not told."""
+        with self._lock:
+            record = self._lists.get(list_id)
+            if record is None:
+                raise ValueError(f"no list {list_id}")
+            if name is not None:
+                record.name = name
+            if membership_duration is not None:
+                record.membership_duration = membership_duration
+            record.modified = bulkcsv.now_text()
+            self._persist()
+
+    def finish_processing(self) -> None:
+        """Let every upload held InProgress by a ``pending`` fault complete now."""
+        with self._lock:
+            for upload in self._uploads.values():
+                upload.pending_polls = 0
+
+    def delete_list(self, list_id: int) -> None:
+        """Delete a list and its members, as the Microsoft Advertising UI would."""
+        with self._lock:
+            if self._lists.pop(list_id, None) is None:
+                raise ValueError(f"no list {list_id}")
+            self._persist()
 
     @property
     def calls(self) -> list[str]:
@@ -725,6 +756,18 @@ class StandIn:
                     list_id=payload.get("list_id"),
                     description=payload.get("description", ""),
                 )
+                handler.send_json(200, {"list_id": list_id})
+            elif route.startswith("lists/") and method in ("POST", "DELETE"):
+                list_id = int(route.split("/", 1)[1])
+                if method == "DELETE":
+                    self.delete_list(list_id)
+                else:
+                    payload = payload or {}
+                    self.edit_list(
+                        list_id,
+                        name=payload.get("name"),
+                        membership_duration=payload.get("membership_duration"),
+                    )
                 handler.send_json(200, {"list_id": list_id})
             elif route == "faults" and method == "GET":
                 handler.send_json(200, {"faults": self.faults()})
