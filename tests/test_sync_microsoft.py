@@ -178,3 +178,31 @@ def test_dbt_build_runs_while_a_sync_waits_on_microsoft(
     OUTPUTS.extend([out, err])
     assert sync.returncode == 0, err
     assert not mismatches(warehouse, bing, {i["audience"]: i for i in json.loads(out)["lists"]})
+
+
+def test_the_stand_in_changes_a_list_only_when_processing_completes(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """Microsoft's pace: an uploaded file is InProgress for a while and the list does not
+    change until it is processed; the sync waits for the result, then is in sync."""
+    bing.set_processing(seconds=1.5)
+    sync = subprocess.Popen(
+        [str(Path(sys.executable).with_name("sync")), "run", "--json", "-s", "ltv_high",
+         "--project-dir", str(ROOT), "--target-path", str(warehouse.target_path)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while bing.calls.count("UploadFile") < 2:  # the list's creation, then its members
+            assert sync.poll() is None and time.monotonic() < deadline, "no member upload"
+            time.sleep(0.02)
+        (listed,) = bing.lists().values()
+        assert listed["members"] == set()  # received, not processed yet
+        out, err = sync.communicate(timeout=120)
+    finally:
+        sync.kill()
+    OUTPUTS.extend([out, err])
+    assert sync.returncode == 0, err
+    assert bing.calls.count("GetBulkUploadStatus") >= 4  # polled while it was InProgress
+    (listed,) = bing.lists().values()
+    assert listed["members"] == audience_hashes(warehouse, LTV)

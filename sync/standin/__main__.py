@@ -65,9 +65,31 @@ Every fault takes "count" (default 1, null = until cleared) and "operation"
     default=None,
     help="JSON file holding lists and members; loaded at start, rewritten after each change.",
 )
+@click.option(
+    "--processing-seconds",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds Microsoft takes to process each uploaded file (InProgress until then; the "
+    "lists change only when it is done).",
+)
+@click.option(
+    "--processing-seconds-per-10k-rows",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="More processing time per 10,000 rows of a file (Microsoft: about 60).",
+)
 @click.option("--quiet", is_flag=True, help="Log warnings only.")
 def main(
-    host: str, port: int, token: str | None, delay: float, state_file: Path | None, quiet: bool
+    host: str,
+    port: int,
+    token: str | None,
+    delay: float,
+    state_file: Path | None,
+    processing_seconds: float,
+    processing_seconds_per_10k_rows: float,
+    quiet: bool,
 ) -> None:
     """Serve a loopback stand-in for Microsoft Advertising's Bulk v13 service.
 
@@ -79,7 +101,15 @@ def main(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    standin = StandIn(host=host, port=port, token=token, delay=delay, state_file=state_file)
+    standin = StandIn(
+        host=host,
+        port=port,
+        token=token,
+        delay=delay,
+        state_file=state_file,
+        processing_seconds=processing_seconds,
+        processing_seconds_per_10k_rows=processing_seconds_per_10k_rows,
+    )
     try:
         standin.start()
     except OSError as exc:

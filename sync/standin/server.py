@@ -96,6 +96,9 @@ class _Upload:
     result_token: str | None = None
     errors: list[soap.OperationError] | None = None
     pending_polls: int = 0
+    # a file received but not processed yet (processing delay): applied when ready_at passes
+    parsed: tuple[list[str], list[list[str]]] | None = None
+    ready_at: float = 0.0
 
 
 @dataclass
@@ -123,6 +126,8 @@ class StandIn:
         state_file: str | os.PathLike[str] | None = None,
         account_id: int = _DEFAULT_ACCOUNT_ID,
         customer_id: int = _DEFAULT_CUSTOMER_ID,
+        processing_seconds: float = 0.0,
+        processing_seconds_per_10k_rows: float = 0.0,
     ):
         self.host = host
         self.port = port
@@ -132,6 +137,7 @@ class StandIn:
         self._delay = float(delay)
         self._state_file = Path(state_file) if state_file else None
         self._lock = threading.RLock()
+        self.set_processing(processing_seconds, processing_seconds_per_10k_rows)
         self._lists: dict[int, ListRecord] = {}
         self._next_id = _FIRST_LIST_ID
         self._faults: list[Fault] = []
@@ -202,6 +208,7 @@ class StandIn:
 
         ``members`` is a ``set`` of hashes; everything is a copy.
         """
+        self._process_due()
         with self._lock:
             return {
                 list_id: {
@@ -258,10 +265,12 @@ class StandIn:
             self._persist()
 
     def finish_processing(self) -> None:
-        """Let every upload held InProgress by a ``pending`` fault complete now."""
+        """Let every upload still processing (processing time, ``pending`` fault) finish now."""
         with self._lock:
             for upload in self._uploads.values():
                 upload.pending_polls = 0
+                upload.ready_at = 0.0
+        self._process_due()
 
     def delete_list(self, list_id: int) -> None:
         """Delete a list and its members, as the Microsoft Advertising UI would."""
@@ -290,6 +299,50 @@ class StandIn:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def set_processing(self, seconds: float = 0.0, seconds_per_10k_rows: float = 0.0) -> None:
+        """How long Microsoft takes to process an uploaded file: ``seconds`` plus
+        ``seconds_per_10k_rows`` per 10,000 rows (Microsoft: about a minute per 10k). Until
+        then the upload reports InProgress and the lists are unchanged; 0 and 0 (the default)
+        process each file as it arrives."""
+        if seconds < 0 or seconds_per_10k_rows < 0:
+            raise ValueError("processing times must be >= 0")
+        with self._lock:
+            self._processing = (float(seconds), float(seconds_per_10k_rows))
+
+    def _process_due(self) -> None:
+        """Apply the files whose processing time has passed, in the order they finish (so
+        Microsoft's effects are visible to whoever looks next, as on the real service)."""
+        with self._lock:
+            now = time.monotonic()
+            due = sorted(
+                (u for u in self._uploads.values() if u.parsed is not None and u.ready_at <= now),
+                key=lambda u: u.ready_at,
+            )
+            for upload in due:
+                header, rows = upload.parsed or ([], [])
+                upload.parsed = None
+                self._process(upload, header, rows)
+
+    def _process(self, upload: _Upload, header: list[str], rows: list[list[str]]) -> None:
+        """Apply one received file and record its outcome (result file, status)."""
+        try:
+            result = self._apply(header, rows, upload.response_mode, UPLOAD_FILE)
+        except BulkFileError as exc:
+            log.info("upload rejected: %s", exc)
+            with self._lock:
+                upload.status = "Failed"
+                upload.errors = [soap.OperationError(0, "InternalError", str(exc))]
+            return
+        token = self._register_file(
+            bulkcsv.zip_bytes(f"BulkUpload-{upload.request_id}-Results.csv", result.result_csv)
+        )
+        with self._lock:
+            upload.result_token = token
+            upload.status = "CompletedWithErrors" if result.has_errors else "Completed"
+        log.info(
+            "upload processed: %d rows, %s", result.rows, "errors" if result.has_errors else "ok"
+        )
 
     def set_delay(self, seconds: float) -> None:
         """Delay every request by ``seconds`` (0 turns it off)."""
@@ -552,6 +605,7 @@ class StandIn:
 
     def _op_GetBulkUploadStatus(self, handler, request, tracking_id) -> bytes:
         request_id = request.value("RequestId") or ""
+        self._process_due()
         with self._lock:
             upload = self._uploads.get(request_id)
             if upload is None:
@@ -572,6 +626,7 @@ class StandIn:
 
     def _op_DownloadCampaignsByAccountIds(self, handler, request, tracking_id) -> bytes:
         entities = set(request.values.get("DownloadEntity", []))
+        self._process_due()
         with self._lock:
             data = bulkcsv.download_csv(
                 self.account_id,
@@ -692,7 +747,6 @@ class StandIn:
         pending = self._take("pending", UPLOAD_FILE)
         try:
             header, rows = bulkcsv.parse_csv_bytes(bulkcsv.unzip_upload(payload))
-            result = self._apply(header, rows, upload.response_mode, UPLOAD_FILE)
         except BulkFileError as exc:
             log.info("upload rejected: %s", exc)
             with self._lock:
@@ -700,16 +754,18 @@ class StandIn:
                 upload.errors = [soap.OperationError(0, "InternalError", str(exc))]
             handler.send(200, b"", "text/plain")
             return
-        token = self._register_file(
-            bulkcsv.zip_bytes(f"BulkUpload-{request_id}-Results.csv", result.result_csv)
-        )
         with self._lock:
-            upload.result_token = token
-            upload.status = "CompletedWithErrors" if result.has_errors else "Completed"
             upload.pending_polls = pending.params["polls"] if pending else 0
-        log.info(
-            "upload processed: %d rows, %s", result.rows, "errors" if result.has_errors else "ok"
-        )
+            base, per_10k = self._processing
+        seconds = base + per_10k * len(rows) / 10_000
+        if seconds > 0:  # Microsoft's pace: InProgress, lists unchanged, until it is done
+            with self._lock:
+                upload.status = "InProgress"
+                upload.parsed = (header, rows)
+                upload.ready_at = time.monotonic() + seconds
+            log.info("upload received: %d rows, processed in %.1f s", len(rows), seconds)
+        else:
+            self._process(upload, header, rows)
         handler.send(200, b"", "text/plain")
 
     def handle_file(self, handler: _Handler, token: str) -> None:
