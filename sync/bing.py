@@ -75,6 +75,9 @@ __all__ = [
     "ResultList",
     "RetryPolicy",
     "TransientBingError",
+    "UploadFailed",
+    "UploadHooks",
+    "UploadInFlight",
     "UploadOutcome",
     "UploadResult",
     "parse_upload_result",
@@ -340,6 +343,37 @@ class PermanentBingError(BingError):
     """Retrying will not help until someone acts; the message says what to do."""
 
 
+class UploadInFlight(TransientBingError):
+    """Microsoft is still processing an upload when the run's wait for it ends: a normal
+    state, not a failure. The upload is known by ``request_id``; a later run collects it
+    (:meth:`Bing.collect_upload`) instead of sending the file again."""
+
+    def __init__(self, step: str, request_id: str, tracking_id: str | None, waited: float):
+        super().__init__(
+            step,
+            f"Microsoft is still processing it after {waited:.0f} s; the next run collects "
+            "its result",
+            retry_in_run=False,
+        )
+        self.request_id = request_id
+        self.tracking_id = tracking_id
+
+
+class UploadFailed(TransientBingError):
+    """Microsoft reports an upload as Failed (or Expired, Aborted): nothing of it applied."""
+
+
+@dataclass(frozen=True)
+class UploadHooks:
+    """What the caller records around each member file, so an upload survives the run:
+    ``recorded(hashes, request_id, tracking_id)`` once Microsoft gave the file its request id
+    and before the file is sent (it must be durable when it returns); ``sent(request_id)``
+    once Microsoft has the file."""
+
+    recorded: Callable[[pl.Series, str, str | None], None]
+    sent: Callable[[str], None]
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Capped exponential backoff with jitter, per step.
@@ -354,6 +388,13 @@ class RetryPolicy:
     max_delay: float = 30.0
     upload_timeout: float = 600.0
     request_timeout: float = 120.0
+    #: How long to wait for Microsoft to process a file before leaving it in flight (its
+    #: result is then collected by a later run); None: upload_timeout. 0: submit and return.
+    processing_wait: float | None = None
+
+    @property
+    def wait(self) -> float:
+        return self.upload_timeout if self.processing_wait is None else self.processing_wait
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -806,22 +847,19 @@ class Bing:
             return self.poll_interval_ms / 1000.0
         return 1.0 if polls < 4 else 5.0  # the SDK's schedule: 1 s x4, then 5 s
 
-    def _wait(self, op: Any, deadline: float, step: str) -> Any:
-        """Poll until the operation leaves the in-progress states; return its status."""
+    def _wait(self, op: Any, deadline: float, step: str, waited_from: float) -> Any:
+        """Poll until the operation leaves the in-progress states; return its status. At the
+        deadline: :class:`UploadInFlight` (an upload's result is then collected later)."""
         polls = 0
         while True:
-            time.sleep(self._poll_delay(polls))
+            time.sleep(self._poll_delay(polls) if polls or deadline > time.monotonic() else 0)
             polls += 1
             status = self._call(step, op.get_status)
             if status.status not in _IN_PROGRESS:
                 return status
             if time.monotonic() > deadline:
-                raise TransientBingError(
-                    step,
-                    f"Microsoft was still processing after {self.retry.upload_timeout:.0f} s "
-                    "(RetryPolicy.upload_timeout); the file is left for the next run",
-                    retry_in_run=False,
-                )
+                waited = time.monotonic() - waited_from
+                raise UploadInFlight(step, str(op.request_id), op.tracking_id, waited)
 
     def _response_tracking_id(self, client: Any) -> str | None:
         try:
@@ -850,12 +888,23 @@ class Bing:
         return Path(path)
 
     def _run_upload(
-        self, zip_path: Path, response_mode: str, step: str, *, resubmit: bool
+        self,
+        zip_path: Path,
+        response_mode: str,
+        step: str,
+        *,
+        resubmit: bool,
+        recorded: Callable[[str, str | None], None] | None = None,
+        sent: Callable[[str], None] | None = None,
+        wait: float | None = None,
     ) -> tuple[Path | None, str, str | None]:
         """GetBulkUploadUrl, POST, poll, fetch the result file; retry per RetryPolicy.
 
         ``resubmit=False``: once the file may have reached Microsoft, a failure is raised
         instead of sending the file again (for uploads that are not idempotent).
+        ``recorded(request_id, tracking_id)`` runs before each POST, ``sent(request_id)``
+        after it. Still processing after ``wait`` s (default ``upload_timeout``):
+        :class:`UploadInFlight`.
         """
         bulk = self._bulk()
         attempts = _Attempts(self.retry)
@@ -865,7 +914,7 @@ class Bing:
         upload_url = ""
         tracking_id: str | None = None
         op: Any = None
-        deadline = 0.0
+        deadline = started = 0.0
         while True:
             try:
                 if phase == "url":
@@ -879,6 +928,8 @@ class Bing:
                     request_id, upload_url = str(response.RequestId), str(response.UploadUrl)
                     phase = "post"
                 if phase == "post":
+                    if recorded is not None:
+                        recorded(request_id, tracking_id)
                     phase, posted = "url", True  # a URL takes one file: start over on failure
                     self._call(
                         f"{step}: send the file",
@@ -888,11 +939,14 @@ class Bing:
                         compress_upload_file=False,
                         timeout_in_milliseconds=int(self.retry.upload_timeout * 1000),
                     )
+                    if sent is not None:
+                        sent(request_id)
                     op = self._operation(_UploadOperation, request_id, tracking_id)
-                    deadline = time.monotonic() + self.retry.upload_timeout
+                    started = time.monotonic()
+                    deadline = started + (self.retry.upload_timeout if wait is None else wait)
                     phase = "poll"
                 if phase == "poll":
-                    status = self._wait(op, deadline, f"{step}: wait for processing")
+                    status = self._wait(op, deadline, f"{step}: wait for processing", started)
                     tracking_id = op.tracking_id or tracking_id
                     if status.status in _UPLOAD_DONE:
                         phase = "download"
@@ -954,8 +1008,12 @@ class Bing:
                 op = self._operation(
                     _DownloadOperation, submitted.request_id, submitted.tracking_id
                 )
-                deadline = time.monotonic() + self.retry.upload_timeout
-                status = self._wait(op, deadline, step)
+                started = time.monotonic()
+                deadline = started + self.retry.upload_timeout
+                try:
+                    status = self._wait(op, deadline, step, started)
+                except UploadInFlight as slow:  # a download is not worth keeping: ask again
+                    raise TransientBingError(step, slow.message, retry_in_run=False) from None
                 if status.status != "Completed":
                     raise TransientBingError(
                         step, f"Microsoft reported the download as {status.status}"
@@ -1028,14 +1086,21 @@ class Bing:
         ids = [r.list_id for r in self.find_lists() if r.name == name]
         return max(ids) if ids else None
 
-    def upload(self, list_id: int, action: str, hashes: pl.DataFrame) -> Iterator[UploadOutcome]:
+    def upload(
+        self,
+        list_id: int,
+        action: str,
+        hashes: pl.DataFrame,
+        hooks: UploadHooks | None = None,
+    ) -> Iterator[UploadOutcome]:
         """Add or remove ``hashes`` (column ``email_sha256``) on a list.
 
         The hashes are split into files of at most ``max_rows_per_file`` item rows (and under
         Microsoft's 100 MB); each file is one upload (ErrorsOnly results), yielded as soon as
         it has finished so the caller can commit it. Rows Microsoft rejected are in
         ``UploadOutcome.rejected``; list-level failures (terms not accepted, unknown list)
-        raise :class:`PermanentBingError`.
+        raise :class:`PermanentBingError`; a file still processing when the wait ends raises
+        :class:`UploadInFlight` (``hooks`` let the caller record it before it is sent).
         """
         if action not in ("Add", "Remove"):
             raise ValueError("action must be 'Add' or 'Remove'")
@@ -1043,10 +1108,10 @@ class Bing:
         if list_id <= 0:
             raise ValueError("list_id must be a positive Microsoft list id")
         chunks = bulkfile.split_hashes(hashes, list_id, self.max_rows_per_file)
-        return self._upload_chunks(list_id, action, chunks)
+        return self._upload_chunks(list_id, action, chunks, hooks)
 
     def _upload_chunks(
-        self, list_id: int, action: str, chunks: list[pl.Series]
+        self, list_id: int, action: str, chunks: list[pl.Series], hooks: UploadHooks | None
     ) -> Iterator[UploadOutcome]:
         total = len(chunks)
         for number, chunk in enumerate(chunks, start=1):
@@ -1061,17 +1126,18 @@ class Bing:
                 _zip(csv_path, zip_path)
                 _unlink(csv_path)
                 result_path, request_id, tracking_id = self._run_upload(
-                    zip_path, "ErrorsOnly", step, resubmit=True
+                    zip_path,
+                    "ErrorsOnly",
+                    step,
+                    resubmit=True,
+                    recorded=(lambda r, t, c=chunk: hooks.recorded(c, r, t)) if hooks else None,
+                    sent=hooks.sent if hooks else None,
+                    wait=self.retry.wait,
                 )
                 _unlink(zip_path)
-                if result_path is None:
-                    result = UploadResult(lists=())
-                else:
-                    result = self._call(step, parse_upload_result, result_path, self.workdir)
+                rejected = self._read_result(step, result_path)
             finally:
                 _unlink(csv_path, zip_path, result_path)
-            _raise_list_errors(step, result)
-            rejected = result.rejected.select("email_sha256", "error_code", "error_message")
             seconds = time.monotonic() - started
             log.info("%s: done in %.1f s, %d row(s) rejected", step, seconds, rejected.height)
             yield UploadOutcome(
@@ -1082,6 +1148,55 @@ class Bing:
                 tracking_id=tracking_id,
                 seconds=seconds,
             )
+
+    def _read_result(self, step: str, result_path: Path | None) -> pl.DataFrame:
+        """A member upload's rejected rows (email_sha256, error_code, error_message);
+        list-level failures raise."""
+        if result_path is None:
+            result = UploadResult(lists=())
+        else:
+            result = self._call(step, parse_upload_result, result_path, self.workdir)
+        _raise_list_errors(step, result)
+        return result.rejected.select("email_sha256", "error_code", "error_message")
+
+    def collect_upload(
+        self, request_id: str, tracking_id: str | None, *, wait: float
+    ) -> pl.DataFrame | None:
+        """The outcome of a member upload an earlier run left at Microsoft: its rejected rows
+        once processed; None when the file never reached Microsoft (status
+        PendingFileUpload); :class:`UploadInFlight` while still processing after ``wait``
+        seconds; a Failed upload raises with Microsoft's error (nothing of it applied)."""
+        step = "collect an earlier upload"
+        op = self._operation(_UploadOperation, request_id, tracking_id)
+        started = time.monotonic()
+        status = self._retrying(step, op.get_status)
+        if status.status == "PendingFileUpload":
+            return None
+        if status.status in _IN_PROGRESS:
+            status = self._wait(op, started + wait, step, started)
+        if status.status not in _UPLOAD_DONE:
+            errors = [
+                (_int_or_none(e.code), str(e.error_code or ""), str(e.message or ""))
+                for e in (status.errors or [])
+            ]
+            code, name, said = errors[0] if errors else (None, None, None)
+            raise UploadFailed(
+                step,
+                f"Microsoft reported the upload as {status.status}; its rows are sent again",
+                code,
+                retry_in_run=False,
+                error_name=name,
+                microsoft_message=said,
+            )
+        result_path = self._download_result(op, f"{step}: fetch the result file")
+        try:
+            if result_path is None and status.status == "CompletedWithErrors":
+                raise TransientBingError(
+                    step, "Microsoft reported errors but served no result file", retry_in_run=False
+                )
+            return self._read_result(step, result_path)
+        finally:
+            _unlink(result_path)
 
 
 def _raise_list_errors(step: str, result: UploadResult) -> None:

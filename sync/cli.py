@@ -18,6 +18,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -209,8 +210,15 @@ def plan(as_json: bool, allow_empty: bool, max_remove_share: float | None, **kw:
               "no longer exit code 2, listed by `sync status` (a change of the audience for it "
               "starts over).")  # fmt: skip
 @click.option("--upload-timeout", type=click.FloatRange(1, 86400), default=600, show_default=True,
-              metavar="SECONDS", help="Bound on sending one file and Microsoft processing it "
-              "(about a minute per 10k rows).")  # fmt: skip
+              metavar="SECONDS", help="Bound on sending one file, and on waiting for Microsoft to "
+              "process it (about a minute per 10k rows); a file still processing then stays in "
+              "flight and a later run collects its result.")  # fmt: skip
+@click.option("--no-wait", is_flag=True,
+              help="Send the files and return: results are collected by the next runs (exit 0 "
+              "while Microsoft processes them; `sync status` shows them in flight).")  # fmt: skip
+@click.option("--max-upload-age", type=click.FloatRange(0.0001, 720), default=24, show_default=True,
+              metavar="HOURS", help="An upload still processing after this long is an error "
+              "naming its Microsoft request id.")  # fmt: skip
 @handle_errors
 def run(
     as_json: bool,
@@ -221,6 +229,8 @@ def run(
     retry_max_delay: float,
     request_timeout: float,
     upload_timeout: float,
+    no_wait: bool,
+    max_upload_age: float,
     max_row_attempts: int,
     **kw: Any,
 ) -> None:
@@ -272,6 +282,7 @@ def run(
                     max_delay=retry_max_delay,
                     request_timeout=request_timeout,
                     upload_timeout=upload_timeout,
+                    processing_wait=0.0 if no_wait else None,
                 ),
                 max_rows_per_file=max_rows_per_file,
                 poll_interval_ms=int(poll) if poll else None,
@@ -286,6 +297,9 @@ def run(
             progress,
             max_row_attempts,
             replan=lambda a: plan_list(ctx.wh, ctx.state, a, overrides),
+            wait=0.0 if no_wait else upload_timeout,
+            max_upload_age=timedelta(hours=max_upload_age),
+            post_timeout=upload_timeout,
         )
         results = runner.run(plans)
     code = exit_code(results)
@@ -322,7 +336,7 @@ def _progress_printer() -> Callable[[str, str, int, int], None]:
               help="How many recent runs to show per list (with --json).")  # fmt: skip
 @handle_errors
 def status(as_json: bool, history: int, **kw: Any) -> None:
-    """Per list: its Bing id, confirmed members, last runs, pending row errors.
+    """Per list: its Bing id, confirmed members, last runs, uploads in flight, row errors.
 
     Reads only the warehouse; sends nothing and needs no credentials.
 
@@ -331,9 +345,14 @@ def status(as_json: bool, history: int, **kw: Any) -> None:
       sync status
       sync status --json --history 20 | jq '.lists[] | {list_name, members}'
     """
+    from sync.uploads import Uploads
+
     ctx = Context(kw)
     with ctx.wh:
         lists = ctx.state.status(ctx.audiences, history)
+        uploads = Uploads(ctx.state)
+        for item in lists:
+            item["in_flight_uploads"] = uploads.summary(item["list_id"])
     if as_json:
         emit_json({"command": "status", "lists": lists})
     else:

@@ -73,6 +73,7 @@ VERDICT_COLOURS = {
     "ok": "green",
     "in_sync": "green",
     "partial": "yellow",
+    "in_flight": "cyan",
     "held": "yellow",
     "refused": "yellow",
 }
@@ -153,6 +154,12 @@ def print_status(lists: list[dict[str, Any]]) -> None:
     ]
     click.echo(_table(rows, header))
     for s in lists:
+        for u in s.get("in_flight_uploads", []):
+            click.echo(
+                f"  {s['list_name']}: {u['action'].lower()} of {u['rows']:,} row(s) in flight at "
+                f"Microsoft for {u['age_seconds']:.0f} s (request {u['request_id']}); the next "
+                "run collects it"
+            )
         for e in s["pending_row_errors"]:
             click.echo(
                 f"  {s['list_name']}: {e['n']} row(s) error {e['error_code']}: {e['error_message']}"

@@ -54,6 +54,7 @@ class ListPlan:
             "adds": d.adds if d else None,
             "refresh": d.refresh if d else None,
             "removes": d.removes if d else None,
+            "in_flight": d.in_flight if d else None,
             "max_remove_share": self.audience.max_remove_share,
             "verdict": self.verdict,
             "reasons": self.refused if not self.error else [self.error],

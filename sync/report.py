@@ -47,7 +47,13 @@ DASH, MINUS = "\u2013", "\u2212"
 # Okabe-Ito (colour-blind safe) without its yellow, then two neutrals; markers vary too.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#8C6D31", "#555555")
 MARKERS = ("circle", "square", "diamond", "triangle", "triangle-down", "cross")
-STATUS_CLASS = {"in_sync": "ok", "partial": "warn", "held": "warn", "refused": "warn"}
+STATUS_CLASS = {
+    "in_sync": "ok",
+    "in_flight": "ok",
+    "partial": "warn",
+    "held": "warn",
+    "refused": "warn",
+}
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")

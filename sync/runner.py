@@ -1,9 +1,11 @@
 """`sync run`: bring every selected Bing list to exactly its audience table, sending deltas.
 
 Order matters: exclusion (suppression) lists first, removes included, so someone who just
-bought is suppressed before they leave a recovery list. Within a list, removes go before
-adds, each as its own uploads. Each upload's confirmations are committed as it finishes, so
-a crash loses at most the upload in flight, which the next run sends again.
+bought is suppressed before they leave a recovery list. Within a list, results of uploads
+left in flight by earlier runs are collected first (sync/uploads.py: each upload is recorded
+with its request id before its file is sent), then removes go before adds, each as its own
+uploads, each committed as its result comes. An upload Microsoft is still processing when
+the run's wait ends stays in flight for a later run: it is never sent twice.
 """
 
 from __future__ import annotations
@@ -17,18 +19,27 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from sync.bing import Bing, BingError, PermanentBingError, RemoteList
+from sync.bing import (
+    Bing,
+    BingError,
+    PermanentBingError,
+    RemoteList,
+    UploadFailed,
+    UploadHooks,
+    UploadInFlight,
+)
 from sync.errors import SyncError
 from sync.plan import ListPlan
 from sync.project import Audience
 from sync.redact import scrub
 from sync.state import DEFAULT_MAX_ROW_ATTEMPTS, State
+from sync.uploads import InFlight, Uploads
 
 log = logging.getLogger("sync.run")
 
@@ -41,7 +52,7 @@ class ListResult:
     """What happened to one list in one run."""
 
     plan: ListPlan
-    status: str  # in_sync | partial | held | refused | failed
+    status: str  # in_sync | in_flight | partial | held | refused | failed
     list_id: int | None = None
     sent_adds: int = 0
     sent_removes: int = 0
@@ -52,6 +63,7 @@ class ListResult:
     message: str | None = None
     microsoft_error: dict[str, Any] | None = None  # Microsoft's {code, name, message}
     held_adds: int = 0  # adds not sent because a suppression list failed or was refused
+    in_flight: list[dict[str, Any]] = field(default_factory=list)  # uploads Microsoft still has
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -68,6 +80,7 @@ class ListResult:
             message=self.message,
             microsoft_error=self.microsoft_error,
             held_adds=self.held_adds,
+            in_flight=self.in_flight,
             seconds=round(self.seconds, 3),
         )
         return out
@@ -144,8 +157,15 @@ class Runner:
         progress: Progress | None = None,
         max_row_attempts: int = DEFAULT_MAX_ROW_ATTEMPTS,
         replan: Callable[[Audience], ListPlan] | None = None,
+        wait: float = 600.0,
+        max_upload_age: timedelta = timedelta(hours=24),
+        post_timeout: float = 600.0,
     ) -> None:
         self.state = state
+        self.uploads = Uploads(state)
+        self.wait = wait
+        self.max_upload_age = max_upload_age
+        self.post_timeout = post_timeout
         self._replan = replan
         self.max_row_attempts = max_row_attempts
         self._bing_factory = bing_factory
@@ -195,13 +215,16 @@ class Runner:
                     "%s: refused by a guard, list left untouched: %s", a.name, result.message
                 )
             else:
+                busy: set[str] = set()
+                if plan.list_id is not None:
+                    busy = self._collect(plan, result)
                 if plan.list_id is not None:
                     self._check_list(plan, result)
-                if plan.refused:  # a recreated list is planned again, through the guards
+                if plan.refused:  # planned again (results collected, list recreated): guards
                     result.status = "refused"
                     result.message = "; ".join(plan.refused)
                 else:
-                    self._sync(plan, result, unsafe_exclusions or [])
+                    self._sync(plan, result, unsafe_exclusions or [], busy)
         except (BingError, SyncError) as exc:
             if isinstance(exc, PermanentBingError) and exc.step == "authenticate":
                 self._connect_error = exc  # the other lists fail the same way, unasked
@@ -229,12 +252,19 @@ class Runner:
         )
         return result
 
-    def _sync(self, plan: ListPlan, result: ListResult, unsafe_exclusions: list[str]) -> None:
+    def _sync(
+        self,
+        plan: ListPlan,
+        result: ListResult,
+        unsafe_exclusions: list[str],
+        busy: set[str],
+    ) -> None:
         a = plan.audience
         d = plan.delta
         assert d is not None
         if d.adds == 0 and d.removes == 0 and d.refresh == 0:
-            log.info("%s: in sync (%d members), nothing to send", a.name, d.members)
+            if not result.in_flight:
+                log.info("%s: in sync (%d members), nothing to send", a.name, d.members)
             return
         list_id = result.list_id = self._resolve_list(plan)
         removes, adds = self.state.outbox(a, plan.relation, list_id)
@@ -245,8 +275,13 @@ class Runner:
             result.held_adds = adds.height
             adds = adds.clear()
         for action, frame in (("Remove", removes), ("Add", adds)):
-            if frame.height:
-                self._upload(a, list_id, action, frame, result)
+            if frame.height and action in busy:  # one upload per list and action at a time
+                log.info("%s: %d %s(s) wait for the upload in flight", a.name, frame.height,
+                         action.lower())  # fmt: skip
+            elif frame.height and not self._upload(a, list_id, action, frame, result):
+                break  # still processing at Microsoft: later files and the other action wait
+        if result.status == "in_flight":
+            return
         if result.held_adds:
             result.status = "held"
             result.message = (
@@ -266,11 +301,33 @@ class Runner:
 
     def _upload(
         self, a: Audience, list_id: int, action: str, frame: pl.DataFrame, result: ListResult
-    ) -> None:
+    ) -> bool:
+        """Send `frame`'s hashes as uploads of `action`, each recorded before it is sent and
+        committed as its result comes; False when one is still processing when the run's
+        wait ends (then it is in flight, collected by a later run)."""
         done = 0
         self.bing.authenticate()  # refused credentials must not mark hashes uncertain
-        self.state.mark_pending(self.run_id, list_id, action, frame)
-        for outcome in self.bing.upload(list_id, action, frame):
+
+        def recorded(hashes: pl.Series, request_id: str, tracking_id: str | None) -> None:
+            self.uploads.record(
+                run_id=self.run_id, audience=a, list_id=list_id, action=action,
+                hashes=hashes, request_id=request_id, tracking_id=tracking_id,
+            )  # fmt: skip
+            self.state.wh.release()  # the file goes to Microsoft next
+
+        def sent(request_id: str) -> None:
+            self.uploads.sent(request_id)
+            self.state.wh.release()
+
+        outcomes = self.bing.upload(list_id, action, frame, UploadHooks(recorded, sent))
+        while True:
+            try:
+                outcome = next(outcomes)
+            except StopIteration:
+                return True
+            except UploadInFlight as slow:
+                self._left_in_flight(a, result, action, slow.request_id)
+                return False
             confirmed = self.state.commit_upload(
                 run_id=self.run_id,
                 audience=a,
@@ -299,6 +356,114 @@ class Runner:
             if self.progress:
                 self.progress(a.name, action, done, frame.height)
             self.state.wh.release()  # the next file goes to Microsoft
+
+    def _left_in_flight(
+        self, a: Audience, result: ListResult, action: str, request_id: str
+    ) -> None:
+        """An upload still processing when the run's wait ended: a normal state (exit 0)."""
+        rows = self._rows_of(request_id)
+        result.in_flight.append(
+            {"action": action, "rows": rows, "request_id": request_id, "age_seconds": 0.0}
+        )
+        if result.status == "in_sync":
+            result.status = "in_flight"
+        result.message = (
+            f"{action.lower()} of {rows} row(s) still processing at Microsoft (request "
+            f"{request_id}); the next run collects its result and sends the rest"
+        )
+        log.info("%s: %s", a.name, result.message)
+
+    def _rows_of(self, request_id: str) -> int:
+        return int(
+            self.state.wh.scalar(
+                f"select rows from {self.state.s}.uploads where request_id = ?", [request_id]
+            )
+            or 0
+        )
+
+    def _collect(self, plan: ListPlan, result: ListResult) -> set[str]:
+        """Results of the list's uploads that earlier runs left at Microsoft, committed
+        before anything new is planned for it. Returns the actions still in flight (no new
+        upload of those starts). The plan is made again when anything was settled."""
+        a = plan.audience
+        assert plan.list_id is not None
+        busy: set[str] = set()
+        settled = 0
+        for upload in self.uploads.in_flight(plan.list_id):
+            if self._collect_one(a, upload, result):
+                settled += 1
+            else:
+                busy.add(upload.action)
+        if settled:
+            fresh = self._replan(a) if self._replan else None
+            if fresh is not None and not fresh.error:
+                plan.delta, plan.refused = fresh.delta, fresh.refused
+        return busy
+
+    def _collect_one(self, a: Audience, upload: InFlight, result: ListResult) -> bool:
+        """Settle one upload in flight; False when Microsoft is still processing it."""
+        try:
+            rejected = self.bing.collect_upload(
+                upload.request_id, upload.tracking_id, wait=self.wait
+            )
+        except UploadInFlight:
+            age = upload.age()
+            if age > self.max_upload_age:
+                raise SyncError(
+                    f"the {upload.action.lower()} upload of {upload.rows} row(s) sent by run "
+                    f"{upload.run_id} (Microsoft request {upload.request_id}) has been "
+                    f"processing for {age.total_seconds() / 3600:.1f} h, over --max-upload-age "
+                    f"({self.max_upload_age.total_seconds() / 3600:g} h): ask Microsoft about "
+                    "that request id"
+                ) from None
+            result.in_flight.append(
+                {"action": upload.action, "rows": upload.rows, "request_id": upload.request_id,
+                 "age_seconds": round(age.total_seconds(), 1)}
+            )  # fmt: skip
+            result.status = "in_flight"
+            result.message = (
+                f"{upload.action.lower()} of {upload.rows} row(s) still processing at Microsoft "
+                f"after {age.total_seconds():.0f} s (request {upload.request_id}); collected by "
+                "a later run"
+            )
+            return False
+        except (UploadFailed, PermanentBingError) as exc:  # Microsoft says: nothing of it counts
+            self.uploads.close(upload, "failed", exc.microsoft_error())
+            log.warning("%s: an earlier upload did not go through (%s); its rows are sent again",
+                        a.name, exc)  # fmt: skip
+            return True
+        if rejected is None:  # Microsoft has no file for it (yet)
+            if upload.age().total_seconds() < self.post_timeout:
+                # the dead run's POST may still be on its way: wait it out, never send twice
+                result.in_flight.append(
+                    {"action": upload.action, "rows": upload.rows,
+                     "request_id": upload.request_id,
+                     "age_seconds": round(upload.age().total_seconds(), 1)}
+                )  # fmt: skip
+                result.status = "in_flight"
+                result.message = (
+                    f"an interrupted run's {upload.action.lower()} file (request "
+                    f"{upload.request_id}) has not reached Microsoft yet; it is sent again only "
+                    f"once its POST can no longer arrive ({self.post_timeout:.0f} s)"
+                )
+                return False
+            self.uploads.close(upload, "abandoned")
+            log.info("%s: an upload recorded by an interrupted run was never sent", a.name)
+            return True
+        sent = self.uploads.hashes(upload).to_frame("email_sha256")
+        confirmed = self.state.commit_upload(
+            run_id=self.run_id, audience=a, list_id=upload.list_id, action=upload.action,
+            sent=sent, rejected=rejected, request_id=upload.request_id,
+            max_row_attempts=self.max_row_attempts,
+        )  # fmt: skip
+        if upload.action == "Add":
+            result.confirmed_adds += confirmed
+        else:
+            result.confirmed_removes += confirmed
+        result.rejected += rejected.height
+        log.info("%s: collected an earlier %s upload: %d confirmed, %d rejected", a.name,
+                 upload.action.lower(), confirmed, rejected.height)  # fmt: skip
+        return True
 
     # ------------------------------------------------------------------ lists at Microsoft
     def _remote_lists(self) -> list[RemoteList]:

@@ -47,7 +47,26 @@ DDL = (
         list_id bigint not null,
         email_sha256 varchar not null,
         action varchar not null,
-        run_id varchar not null
+        run_id varchar not null,
+        upload_id varchar
+    )""",
+    # one row per member upload file: its life (sync/uploads.py)
+    """create table if not exists {s}.uploads (
+        upload_id varchar not null,
+        run_id varchar not null,
+        audience varchar not null,
+        list_id bigint not null,
+        action varchar not null,
+        rows bigint not null,
+        request_id varchar not null,
+        tracking_id varchar,
+        state varchar not null,
+        recorded_at timestamp not null,
+        sent_at timestamp,
+        finished_at timestamp,
+        error_code integer,
+        error_name varchar,
+        error_message varchar
     )""",
     """create table if not exists {s}.runs (
         run_id varchar not null,
@@ -96,6 +115,7 @@ DDL = (
 
 # State made by earlier versions: row_errors grew attempts/parked_at and one row per hash.
 MIGRATIONS = (
+    "alter table {s}.pending add column if not exists upload_id varchar",
     "alter table {s}.row_errors add column if not exists attempts integer default 1",
     "alter table {s}.row_errors add column if not exists parked_at timestamp",
     "alter table {s}.row_errors add column if not exists resolved_at timestamp",
@@ -125,6 +145,7 @@ class Delta:
     refresh: int
     bad_hashes: int
     parked: int = 0  # rejected on too many runs: no longer sent (sync status lists them)
+    in_flight: int = 0  # in an upload Microsoft is still processing: left alone until collected
 
 
 class State:
@@ -186,6 +207,11 @@ class State:
             pending as (
                 select distinct email_sha256 from {self.s}.pending where list_id = ?
             ),
+            in_flight as (
+                select p.email_sha256 from {self.s}.pending as p
+                inner join {self.s}.uploads as u on p.upload_id = u.upload_id
+                where p.list_id = ? and u.state in ('recorded', 'sent')
+            ),
             known as (
                 select
                     coalesce(m.email_sha256, p.email_sha256) as email_sha256,
@@ -219,6 +245,7 @@ class State:
                     select 1 from parked as p
                     where p.email_sha256 = w.email_sha256 and p.is_add = w.is_add
                 )
+                and not exists (select 1 from in_flight as f where f.email_sha256 = w.email_sha256)
             )"""
 
     def _refresh_cutoff(self, audience: Audience) -> datetime | None:
@@ -232,7 +259,7 @@ class State:
 
     def _params(self, audience: Audience, list_id: int | None) -> list[Any]:
         cutoff = self._refresh_cutoff(audience)
-        return [list_id, list_id, cutoff, cutoff, list_id]
+        return [list_id, list_id, list_id, cutoff, cutoff, list_id]
 
     def delta(self, audience: Audience, relation: str, list_id: int | None) -> Delta:
         """Counts of adds, removes and refreshes, computed where the data is."""
@@ -249,7 +276,9 @@ class State:
                 (select count(*) from {relation}
                     where email_sha256 is null or not {self.wh.is_sha256_hex("email_sha256")}
                 ) as bad_hashes,
-                (select count(*) from wanted) - (select count(*) from outbox) as parked
+                (select count(*) from wanted) - (select count(*) from outbox)
+                    - (select count(*) from in_flight) as parked,
+                (select count(*) from in_flight) as in_flight
             from status
             """,
             self._params(audience, list_id),
@@ -271,16 +300,25 @@ class State:
         adds = out.filter(pl.col("is_add")).select("email_sha256")
         return removes, adds
 
-    def mark_pending(self, run_id: str, list_id: int, action: str, hashes: pl.DataFrame) -> None:
-        """Record hashes about to be sent, committed before the upload starts."""
+    def mark_pending(
+        self,
+        run_id: str,
+        list_id: int,
+        action: str,
+        hashes: pl.DataFrame,
+        upload_id: str | None = None,
+    ) -> None:
+        """Record hashes about to be sent (of upload `upload_id`), committed before the file
+        is sent."""
         with self.wh.transaction(), self.wh.frame("_sending", hashes):
-            self._delete_listed("pending", list_id, "_sending")
+            self.delete_listed("pending", list_id, "_sending")
             self.wh.execute(
-                f"insert into {self.s}.pending select ?, email_sha256, ?, ? from _sending",
-                [list_id, action, run_id],
+                f"insert into {self.s}.pending (list_id, email_sha256, action, run_id, upload_id) "
+                "select ?, email_sha256, ?, ?, ? from _sending",
+                [list_id, action, run_id, upload_id],
             )
 
-    def _delete_listed(self, table: str, list_id: int, frame: str) -> None:
+    def delete_listed(self, table: str, list_id: int, frame: str) -> None:
         """Delete the list's rows of `table` whose hash is in the registered `frame`; skipped
         when the list has none (a first upload), which spares a hash table of its size."""
         if self.wh.scalar(f"select count(*) from {self.s}.{table} where list_id = ?", [list_id]):
@@ -324,9 +362,9 @@ class State:
             self.wh.frame("_confirmed", confirmed),
             self.wh.frame("_rejected", rejected),
         ):
-            self._delete_listed("members", list_id, "_confirmed")
+            self.delete_listed("members", list_id, "_confirmed")
             # confirmed: their fate is known; rejected rows stay uncertain
-            self._delete_listed("pending", list_id, "_confirmed")
+            self.delete_listed("pending", list_id, "_confirmed")
             if self.wh.scalar(
                 f"select count(*) from {self.s}.row_errors "
                 "where list_id = ? and resolved_at is null",
@@ -344,6 +382,17 @@ class State:
                 )
             if rejected.height:
                 self._record_rejections(run_id, audience, list_id, action, now, max_row_attempts)
+            if request_id:  # the upload's life ends here; its rejected rows stay uncertain
+                self.wh.execute(
+                    f"update {self.s}.pending set upload_id = null where upload_id in "
+                    f"(select upload_id from {self.s}.uploads where request_id = ?)",
+                    [request_id],
+                )
+                self.wh.execute(
+                    f"update {self.s}.uploads set state = 'committed', finished_at = ? "
+                    "where request_id = ?",
+                    [now, request_id],
+                )
             self.wh.execute(
                 f"""update {self.s}.runs set
                     sent_{counter} = sent_{counter} + ?,

@@ -155,7 +155,11 @@ class Warehouse:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All or nothing: a crash or error inside leaves the state as it was before."""
+        """All or nothing: a crash or error inside leaves the state as it was before. Inside
+        another transaction it is part of that one."""
+        if self._in_transaction:
+            yield
+            return
         self.execute("begin transaction")
         self._in_transaction = True
         try:

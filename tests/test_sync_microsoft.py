@@ -206,3 +206,106 @@ def test_the_stand_in_changes_a_list_only_when_processing_completes(
     assert bing.calls.count("GetBulkUploadStatus") >= 4  # polled while it was InProgress
     (listed,) = bing.lists().values()
     assert listed["members"] == audience_hashes(warehouse, LTV)
+
+
+def test_an_upload_slower_than_the_run_is_collected_later_not_sent_again(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    bing.set_processing(seconds=2.5)  # longer than the runs below wait for it
+    first = run_sync(warehouse, env, "run", *FAST, "--no-wait", "-s", "ltv_high")
+    assert first.exit_code == 0, first.stderr  # in flight is a normal state
+    ltv = first.lists()[LTV]
+    assert ltv["status"] == "in_flight" and ltv["in_flight"][0]["rows"] == 4
+    assert bing.lists()[ltv["list_id"]]["members"] == set()  # Microsoft is still at it
+
+    second = run_sync(warehouse, env, "run", *FAST, "--no-wait", "-s", "ltv_high")
+    assert second.exit_code == 0, second.stderr
+    assert second.lists()[LTV]["status"] == "in_flight"
+    assert second.lists()[LTV]["sent_adds"] == 0  # nothing sent again
+    status = run_sync(warehouse, env, "status", "-s", "ltv_high").doc["lists"][0]
+    assert [(u["action"], u["rows"], u["state"]) for u in status["in_flight_uploads"]] == [
+        ("Add", 4, "sent")
+    ]
+    plan = run_sync(warehouse, env, "plan", "-s", "ltv_high").lists()[LTV]
+    assert (plan["adds"], plan["in_flight"]) == (0, 4)
+
+    third = run_sync(warehouse, env, "run", *FAST, "-s", "ltv_high")  # waits, and collects
+    assert third.exit_code == 0, third.stderr
+    ltv = third.lists()[LTV]
+    assert (ltv["status"], ltv["confirmed_adds"], ltv["sent_adds"]) == ("in_sync", 4, 0)
+    assert bing.lists()[ltv["list_id"]]["members"] == audience_hashes(warehouse, LTV)
+    assert bing.calls.count("UploadFile") == 2  # the list's creation and its members, once
+    status = run_sync(warehouse, env, "status", "-s", "ltv_high").doc["lists"][0]
+    assert status["in_flight_uploads"] == [] and status["members"] == 4
+
+
+def _start_sync(warehouse: Build, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("sync")), "run", "--json", *args,
+         "--project-dir", str(ROOT), "--target-path", str(warehouse.target_path)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _kill_when(sync: subprocess.Popen[str], bing: StandIn, uploads: int) -> None:
+    """SIGKILL the sync once the stand-in has received its `uploads`-th file POST."""
+    deadline = time.monotonic() + 60
+    while bing.calls.count("UploadFile") < uploads:
+        assert sync.poll() is None and time.monotonic() < deadline, "it never sent the file"
+        time.sleep(0.01)
+    sync.kill()
+    sync.communicate(timeout=30)
+
+
+def test_killed_after_recording_an_upload_the_next_run_collects_it(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """Killed between "upload recorded" and "file sent" (the POST still under way, so
+    Microsoft gets the file after all), then between "file sent" and "result collected":
+    each time the next run collects the upload by its request id; no file is sent twice
+    and no change is lost."""
+    assert run_sync(warehouse, env, "run", *FAST, "-s", "ltv_high").exit_code == 0
+    new = ["e1" * 32, "e2" * 32]
+    for cut, h in enumerate(new):
+        sql(warehouse, f"insert into {LTV} values (?, 'n', 'high', now())", [h])
+        files = bing.calls.count("UploadFile")
+        if cut == 0:  # the POST is held up before Microsoft answers it; the sync dies meanwhile
+            bing.inject(kind="delay", seconds=3.0, operation="UploadFile", count=1)
+        else:  # Microsoft has the file and takes its time processing it
+            bing.set_processing(seconds=2.0)
+        sync = _start_sync(warehouse, env, "-s", "ltv_high")
+        _kill_when(sync, bing, files + 1)
+        recorded = sql(warehouse, "select state from sync_state.uploads order by recorded_at")
+        assert recorded[-1] in (("recorded",), ("sent",)), recorded  # durable before the POST
+        collected = 0
+        if cut == 0:  # right away, Microsoft may not have the file yet: it is not sent again
+            early = run_sync(warehouse, env, "run", *FAST, "--no-wait", "-s", "ltv_high")
+            assert early.exit_code == 0, early.stderr
+            assert early.lists()[LTV]["status"] in ("in_flight", "in_sync")  # slow machine: landed
+            assert early.lists()[LTV]["sent_adds"] == 0
+            collected = early.lists()[LTV]["confirmed_adds"]
+            time.sleep(3.5)  # the dead run's POST lands
+        bing.set_processing()
+        again = run_sync(warehouse, env, "run", *FAST, "-s", "ltv_high")
+        assert again.exit_code == 0, again.stderr
+        ltv = again.lists()[LTV]
+        assert (collected + ltv["confirmed_adds"], ltv["sent_adds"]) == (1, 0)  # not resent
+        assert bing.calls.count("UploadFile") == files + 1  # that file, once
+        assert bing.lists()[ltv["list_id"]]["members"] == audience_hashes(warehouse, LTV)
+        assert not mismatches(warehouse, bing, again.lists())
+
+
+def test_an_upload_in_flight_too_long_is_an_error_naming_it(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    bing.set_processing(seconds=5)  # the list's creation waits for it; its members do not
+    first = run_sync(warehouse, env, "run", *FAST, "--no-wait", "-s", "ltv_high")
+    assert first.exit_code == 0
+    request_id = first.lists()[LTV]["in_flight"][0]["request_id"]
+    time.sleep(1.2)
+    late = run_sync(
+        warehouse, env, "run", *FAST, "--no-wait", "--max-upload-age", "0.0003", "-s", "ltv_high"
+    )
+    assert late.exit_code == 1
+    message = late.lists()[LTV]["message"]
+    assert request_id in message and "--max-upload-age" in message
