@@ -416,16 +416,12 @@ class Runner:
                     f"({self.max_upload_age.total_seconds() / 3600:g} h): ask Microsoft about "
                     "that request id"
                 ) from None
-            result.in_flight.append(
-                {"action": upload.action, "rows": upload.rows, "request_id": upload.request_id,
-                 "age_seconds": round(age.total_seconds(), 1)}
-            )  # fmt: skip
-            result.status = "in_flight"
-            result.message = (
+            _note_in_flight(
+                result, upload.action, upload.rows, upload.request_id, age.total_seconds(),
                 f"{upload.action.lower()} of {upload.rows} row(s) still processing at Microsoft "
                 f"after {age.total_seconds():.0f} s (request {upload.request_id}); collected by "
-                "a later run"
-            )
+                "a later run",
+            )  # fmt: skip
             return False
         except (UploadFailed, PermanentBingError) as exc:  # Microsoft says: nothing of it counts
             self.uploads.close(upload, "failed", exc.microsoft_error())
@@ -433,19 +429,15 @@ class Runner:
                         a.name, exc)  # fmt: skip
             return True
         if rejected is None:  # Microsoft has no file for it (yet)
-            if upload.age().total_seconds() < self.post_timeout:
+            age = upload.age().total_seconds()
+            if age < self.post_timeout:
                 # the dead run's POST may still be on its way: wait it out, never send twice
-                result.in_flight.append(
-                    {"action": upload.action, "rows": upload.rows,
-                     "request_id": upload.request_id,
-                     "age_seconds": round(upload.age().total_seconds(), 1)}
-                )  # fmt: skip
-                result.status = "in_flight"
-                result.message = (
+                _note_in_flight(
+                    result, upload.action, upload.rows, upload.request_id, age,
                     f"an interrupted run's {upload.action.lower()} file (request "
                     f"{upload.request_id}) has not reached Microsoft yet; it is sent again only "
-                    f"once its POST can no longer arrive ({self.post_timeout:.0f} s)"
-                )
+                    f"once its POST can no longer arrive ({self.post_timeout:.0f} s)",
+                )  # fmt: skip
                 return False
             self.uploads.close(upload, "abandoned")
             log.info("%s: an upload recorded by an interrupted run was never sent", a.name)
@@ -506,15 +498,7 @@ class Runner:
                 "recreated and refilled"
             )
             return
-        duration = remote.membership_duration if remote.membership_duration is not None else -1
-        if duration != a.membership_duration_days:
-            raise SyncError(
-                f"list {list_id} now has membership duration {duration} at Microsoft (changed "
-                f"outside the sync), meta.bing says {a.membership_duration_days}: Microsoft would "
-                "expire members the sync counts as present, so nothing is sent. Set it back in "
-                "the Microsoft Advertising UI, or set meta.bing.membership_duration_days to "
-                f"{duration}"
-            )
+        _require_duration(a, remote)
         if remote.name != a.list_name:
             result.message = (
                 f"list {list_id} is named {remote.name!r} at Microsoft (renamed outside the "
@@ -542,14 +526,7 @@ class Runner:
             )
         if same_name:
             found = same_name[0]
-            duration = found.membership_duration if found.membership_duration is not None else -1
-            if duration != a.membership_duration_days:
-                raise SyncError(
-                    f"list {found.list_id} at Microsoft has membership duration {duration}, "
-                    f"meta.bing says {a.membership_duration_days}: Microsoft would expire members "
-                    "the sync believes present; make them equal (in the Microsoft Advertising "
-                    "UI or the YAML)"
-                )
+            _require_duration(a, found)
             list_id = found.list_id
             log.info("%s: found existing list %s at Microsoft", a.name, list_id)
         else:
@@ -566,6 +543,32 @@ class Runner:
         self.state.save_list(a, list_id)
         plan.list_id = list_id
         return list_id
+
+
+def _note_in_flight(
+    result: ListResult, action: str, rows: int, request_id: str, age: float, message: str
+) -> None:
+    """An upload Microsoft still has: listed in the result, status in_flight (exit 0)."""
+    result.in_flight.append(
+        {"action": action, "rows": rows, "request_id": request_id, "age_seconds": round(age, 1)}
+    )
+    if result.status == "in_sync":
+        result.status = "in_flight"
+    result.message = message
+
+
+def _require_duration(a: Audience, remote: RemoteList) -> None:
+    """The list's membership duration at Microsoft must be the YAML's: otherwise Microsoft
+    expires members the sync counts as present, so nothing is sent to it."""
+    duration = remote.membership_duration if remote.membership_duration is not None else -1
+    if duration != a.membership_duration_days:
+        raise SyncError(
+            f"list {remote.list_id} has membership duration {duration} at Microsoft (set "
+            f"outside the sync?), meta.bing says {a.membership_duration_days}: Microsoft would "
+            "expire members the sync counts as present, so nothing is sent. Set it back in the "
+            "Microsoft Advertising UI, or set meta.bing.membership_duration_days to "
+            f"{duration}"
+        )
 
 
 def exit_code(results: list[ListResult]) -> int:
