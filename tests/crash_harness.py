@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -31,9 +30,8 @@ import duckdb
 
 from sync.standin import StandIn
 from tests.dbt_project import ROOT, Build
-from tests.sync_harness import OUTPUTS, TOKEN, sync_env
+from tests.sync_harness import OUTPUTS, TOKEN, sync_command, sync_env
 
-SYNC = Path(sys.executable).with_name("sync")
 STATE = "sync_state"
 
 # Every wait of this harness is bounded by one of these.
@@ -288,12 +286,8 @@ class Sync:
     def start(self, *args: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
         self._n += 1
         out, err = self.logs / f"run{self._n}.out", self.logs / f"run{self._n}.err"
-        cmd = [
-            str(SYNC), "run", "--json",
-            "--project-dir", str(ROOT), "--target-path", str(self.build.target_path),
-            # the manifest was built for this session; model files edited since do not matter
-            "--allow-stale-manifest", *args,
-        ]  # fmt: skip
+        # the manifest was built for this session; model files edited since do not matter
+        cmd = sync_command(self.build, "run", "--allow-stale-manifest", *args)
         with open(out, "wb") as o, open(err, "wb") as e:
             proc = subprocess.Popen(cmd, env=self.env(), stdout=o, stderr=e, cwd=str(ROOT))
         self.procs.append(proc)

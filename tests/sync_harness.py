@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from sync.cli import main
 from tests.dbt_project import ROOT, Build
 
 TOKEN = "standin-access-token"
+# The `sync` console script of this environment (installed by scripts/setup), for tests that
+# need the sync as a real process: to kill it, or to run dbt beside it.
+SYNC = Path(sys.executable).with_name("sync")
 # Real result files served by Microsoft's Bulk service (copied from shared/fixtures/bing).
 BING_FIXTURES = Path(__file__).parent / "fixtures" / "bing"
 # Every line the sync printed or logged in this test session; scanned for identifiers at the
@@ -49,6 +53,13 @@ def sync_env(build: Build, bulk_url: str, workdir: str) -> dict[str, str]:
         "SYNC_POLL_INTERVAL_MS": "20",
         "SYNC_WORK_DIR": workdir,
     }
+
+
+def sync_command(build: Build, *args: str) -> list[str]:
+    """`sync <args> --json` as a process; fails clearly if the console script is missing."""
+    assert SYNC.exists(), f"no `sync` console script at {SYNC}: run scripts/setup"
+    return [str(SYNC), *args, "--json", "--project-dir", str(ROOT),
+            "--target-path", str(build.target_path)]  # fmt: skip
 
 
 def run_sync(build: Build, env: Mapping[str, str | None], *args: str) -> SyncResult:

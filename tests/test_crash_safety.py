@@ -38,7 +38,6 @@ from pathlib import Path
 import pytest
 
 from tests.crash_harness import (
-    SYNC,
     Applied,
     Finished,
     Kill,
@@ -51,8 +50,6 @@ from tests.crash_harness import (
     snapshot,
 )
 from tests.dbt_project import Build
-
-pytestmark = pytest.mark.skipif(not SYNC.exists(), reason=f"no console script at {SYNC}")
 
 DELAY = 0.08  # seconds the stand-in waits before answering any request while a run is killed
 KILL_POINTS = 30  # in the sweep alone

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
-from pathlib import Path
+from typing import Any
 
 from sync.standin import StandIn
-from tests.dbt_project import ROOT, Build, dbt
+from tests.dbt_project import Build, dbt
 from tests.sync_harness import (
     OUTPUTS,
     audience_hashes,
@@ -19,10 +18,45 @@ from tests.sync_harness import (
     no_identifiers,
     run_sync,
     sql,
+    sync_command,
 )
 
 FAST = ("--retry-max-delay", "0.05", "--request-timeout", "2")
 LTV = "audience_ltv_high"
+
+
+def _start_sync(warehouse: Build, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """`sync run` as a real process (to kill it, or to run dbt beside it)."""
+    return subprocess.Popen(
+        sync_command(warehouse, "run", *args),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _wait_for_files(sync: subprocess.Popen[str], bing: StandIn, files: int) -> None:
+    """Until the stand-in has received `files` file POSTs in all (the sync still running)."""
+    deadline = time.monotonic() + 60
+    while bing.calls.count("UploadFile") < files:
+        assert sync.poll() is None and time.monotonic() < deadline, "it never sent the file"
+        time.sleep(0.01)
+
+
+def _finish(sync: subprocess.Popen[str]) -> dict[str, dict[str, Any]]:
+    """Wait for the process; its lists by audience (exit code 0 required)."""
+    try:
+        out, err = sync.communicate(timeout=120)
+    finally:
+        sync.kill()
+    OUTPUTS.extend([out, err])
+    assert sync.returncode == 0, err
+    return {item["audience"]: item for item in json.loads(out)["lists"]}
+
+
+def _kill_when(sync: subprocess.Popen[str], bing: StandIn, files: int) -> None:
+    """SIGKILL the sync once the stand-in has received its `files`-th file POST."""
+    _wait_for_files(sync, bing, files)
+    sync.kill()
+    sync.communicate(timeout=30)
 
 
 def test_a_failed_upload_names_microsofts_error(
@@ -159,25 +193,12 @@ def test_dbt_build_runs_while_a_sync_waits_on_microsoft(
     """The sync gives the warehouse file back while Microsoft processes an upload: a
     `dbt build` started meanwhile succeeds, and the sync then finishes in sync."""
     bing.inject(kind="pending", polls=100_000, count=1)  # the first file: held InProgress
-    sync = subprocess.Popen(
-        [str(Path(sys.executable).with_name("sync")), "run", "--json", "--project-dir", str(ROOT),
-         "--target-path", str(warehouse.target_path)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while "UploadFile" not in bing.calls:  # the sync is now waiting on Microsoft
-            assert sync.poll() is None and time.monotonic() < deadline, "no upload was sent"
-            time.sleep(0.05)
-        dbt(warehouse, "build")  # would wait for (or fail on) a held DuckDB file
-        assert sync.poll() is None, "the sync finished before dbt build did: nothing proven"
-        bing.finish_processing()
-        out, err = sync.communicate(timeout=120)
-    finally:
-        sync.kill()
-    OUTPUTS.extend([out, err])
-    assert sync.returncode == 0, err
-    assert not mismatches(warehouse, bing, {i["audience"]: i for i in json.loads(out)["lists"]})
+    sync = _start_sync(warehouse, env)
+    _wait_for_files(sync, bing, 1)  # the sync is now waiting on Microsoft
+    dbt(warehouse, "build")  # would wait for (or fail on) a held DuckDB file
+    assert sync.poll() is None, "the sync finished before dbt build did: nothing proven"
+    bing.finish_processing()
+    assert not mismatches(warehouse, bing, _finish(sync))
 
 
 def test_the_stand_in_changes_a_list_only_when_processing_completes(
@@ -186,23 +207,11 @@ def test_the_stand_in_changes_a_list_only_when_processing_completes(
     """Microsoft's pace: an uploaded file is InProgress for a while and the list does not
     change until it is processed; the sync waits for the result, then is in sync."""
     bing.set_processing(seconds=1.5)
-    sync = subprocess.Popen(
-        [str(Path(sys.executable).with_name("sync")), "run", "--json", "-s", "ltv_high",
-         "--project-dir", str(ROOT), "--target-path", str(warehouse.target_path)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while bing.calls.count("UploadFile") < 2:  # the list's creation, then its members
-            assert sync.poll() is None and time.monotonic() < deadline, "no member upload"
-            time.sleep(0.02)
-        (listed,) = bing.lists().values()
-        assert listed["members"] == set()  # received, not processed yet
-        out, err = sync.communicate(timeout=120)
-    finally:
-        sync.kill()
-    OUTPUTS.extend([out, err])
-    assert sync.returncode == 0, err
+    sync = _start_sync(warehouse, env, "-s", "ltv_high")
+    _wait_for_files(sync, bing, 2)  # the list's creation, then its members
+    (listed,) = bing.lists().values()
+    assert listed["members"] == set()  # received, not processed yet
+    _finish(sync)
     assert bing.calls.count("GetBulkUploadStatus") >= 4  # polled while it was InProgress
     (listed,) = bing.lists().values()
     assert listed["members"] == audience_hashes(warehouse, LTV)
@@ -237,24 +246,6 @@ def test_an_upload_slower_than_the_run_is_collected_later_not_sent_again(
     assert bing.calls.count("UploadFile") == 2  # the list's creation and its members, once
     status = run_sync(warehouse, env, "status", "-s", "ltv_high").doc["lists"][0]
     assert status["in_flight_uploads"] == [] and status["members"] == 4
-
-
-def _start_sync(warehouse: Build, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(Path(sys.executable).with_name("sync")), "run", "--json", *args,
-         "--project-dir", str(ROOT), "--target-path", str(warehouse.target_path)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def _kill_when(sync: subprocess.Popen[str], bing: StandIn, uploads: int) -> None:
-    """SIGKILL the sync once the stand-in has received its `uploads`-th file POST."""
-    deadline = time.monotonic() + 60
-    while bing.calls.count("UploadFile") < uploads:
-        assert sync.poll() is None and time.monotonic() < deadline, "it never sent the file"
-        time.sleep(0.01)
-    sync.kill()
-    sync.communicate(timeout=30)
 
 
 def test_killed_after_recording_an_upload_the_next_run_collects_it(
