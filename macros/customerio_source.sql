@@ -121,16 +121,7 @@
     {%- endif -%}
 
     {%- if extension in ['json', 'jsonl', 'ndjson'] -%}
-        {%- set declared = [] -%}
-        {%- for spellings in columns.values() -%}
-            {%- for spelling in spellings -%}
-                {%- do declared.append('"' ~ spelling ~ '": \'varchar\'') -%}
-            {%- endfor -%}
-        {%- endfor -%}
-        {%- do declared.append(payload ~ ": 'json'") -%}
-        {%- set reader -%}
-            read_json('{{ path }}', format = 'newline_delimited', columns = { {{ declared | join(', ') }} })
-        {%- endset -%}
+        {#- every spelling declared (a key a file lacks reads as null), the payload as JSON -#}
         {%- set present = {} -%}
         {%- for spellings in columns.values() -%}
             {%- for spelling in spellings -%}
@@ -138,6 +129,13 @@
             {%- endfor -%}
         {%- endfor -%}
         {%- do present.update({payload: {'name': payload, 'type': 'JSON'}}) -%}
+        {%- set declared = [] -%}
+        {%- for column in present.values() -%}
+            {%- do declared.append('"' ~ column['name'] ~ '": \'' ~ column['type'] | lower ~ '\'') -%}
+        {%- endfor -%}
+        {%- set reader -%}
+            read_json('{{ path }}', format = 'newline_delimited', columns = { {{ declared | join(', ') }} })
+        {%- endset -%}
     {%- elif extension in ['parquet', 'csv'] -%}
         {%- if extension == 'parquet' -%}
             {%- set reader = "read_parquet('" ~ path ~ "', union_by_name = true)" -%}
@@ -173,12 +171,18 @@
     {%- for spelling in spellings if spelling | lower in present -%}
         {%- do found.append(adapter.quote(present[spelling | lower]['name'])) -%}
     {%- endfor -%}
-    {%- if found | length == 0 -%}
+    {{ first_non_null(found) }}
+{%- endmacro %}
+
+
+{#- The first non-null of the SQL expressions `parts`, in order; null (text) when none. -#}
+{% macro first_non_null(parts) -%}
+    {%- if parts | length == 0 -%}
         cast(null as varchar)
-    {%- elif found | length == 1 -%}
-        {{ found[0] }}
+    {%- elif parts | length == 1 -%}
+        {{ parts[0] }}
     {%- else -%}
-        coalesce({{ found | join(', ') }})
+        coalesce({{ parts | join(', ') }})
     {%- endif -%}
 {%- endmacro %}
 
@@ -204,11 +208,5 @@
     {%- if flattened -%}
         {%- do parts.append('cast(json_object(' ~ flattened | join(', ') ~ ') as varchar)') -%}
     {%- endif -%}
-    {%- if parts | length == 0 -%}
-        cast(null as varchar)
-    {%- elif parts | length == 1 -%}
-        {{ parts[0] }}
-    {%- else -%}
-        coalesce({{ parts | join(', ') }})
-    {%- endif -%}
+    {{ first_non_null(parts) }}
 {%- endmacro %}

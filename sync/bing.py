@@ -564,6 +564,15 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+def _operation_errors(errors: Any) -> list[tuple[int | None, str, str]]:
+    """(code, symbolic code, message) of the SDK's OperationError objects (a bulk status,
+    a BulkException)."""
+    return [
+        (_int_or_none(e.code), str(e.error_code or ""), str(e.message or ""))
+        for e in (errors or [])
+    ]
+
+
 def _fault_errors(exc: WebFault) -> list[tuple[int | None, str, str]]:
     """(code, symbolic code, message) of every error in a SOAP fault's detail."""
     out: list[tuple[int | None, str, str]] = []
@@ -632,11 +641,7 @@ def _classify(step: str, exc: BaseException) -> BingError:
     if isinstance(exc, WebFault):
         return _from_codes(step, _fault_errors(exc))
     if isinstance(exc, BulkException):
-        errors = [
-            (_int_or_none(e.code), str(e.error_code or ""), str(e.message or ""))
-            for e in (exc.errors or [])
-        ]
-        return _from_codes(step, errors)
+        return _from_codes(step, _operation_errors(exc.errors))
     if isinstance(exc, OAuthTokenRequestException):
         if exc.error_code in ("temporarily_unavailable", "server_error"):
             return TransientBingError(step, f"the OAuth service is unavailable ({exc.error_code})")
@@ -952,10 +957,7 @@ class Bing:
                         phase = "download"
                     elif status.status in _UPLOAD_RETRYABLE:
                         phase = "url"
-                        errors = [
-                            (_int_or_none(e.code), str(e.error_code or ""), str(e.message or ""))
-                            for e in (status.errors or [])
-                        ]
+                        errors = _operation_errors(status.errors)
                         code, name, said = errors[0] if errors else (None, None, None)
                         if errors and code not in TRANSIENT_CODES:
                             raise _from_codes(f"{step}: wait for processing", errors)
@@ -1175,10 +1177,7 @@ class Bing:
         if status.status in _IN_PROGRESS:
             status = self._wait(op, started + wait, step, started)
         if status.status not in _UPLOAD_DONE:
-            errors = [
-                (_int_or_none(e.code), str(e.error_code or ""), str(e.message or ""))
-                for e in (status.errors or [])
-            ]
+            errors = _operation_errors(status.errors)
             code, name, said = errors[0] if errors else (None, None, None)
             raise UploadFailed(
                 step,

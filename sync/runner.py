@@ -154,9 +154,9 @@ class Runner:
         state: State,
         bing_factory: Callable[[], Bing],
         run_id: str,
+        replan: Callable[[Audience], ListPlan],
         progress: Progress | None = None,
         max_row_attempts: int = DEFAULT_MAX_ROW_ATTEMPTS,
-        replan: Callable[[Audience], ListPlan] | None = None,
         wait: float = 600.0,
         max_upload_age: timedelta = timedelta(hours=24),
         post_timeout: float = 600.0,
@@ -218,7 +218,6 @@ class Runner:
                 busy: set[str] = set()
                 if plan.list_id is not None:
                     busy = self._collect(plan, result)
-                if plan.list_id is not None:
                     self._check_list(plan, result)
                 if plan.refused:  # planned again (results collected, list recreated): guards
                     result.status = "refused"
@@ -361,25 +360,13 @@ class Runner:
         self, a: Audience, result: ListResult, action: str, request_id: str
     ) -> None:
         """An upload still processing when the run's wait ended: a normal state (exit 0)."""
-        rows = self._rows_of(request_id)
-        result.in_flight.append(
-            {"action": action, "rows": rows, "request_id": request_id, "age_seconds": 0.0}
-        )
-        if result.status == "in_sync":
-            result.status = "in_flight"
-        result.message = (
+        rows = self.uploads.rows(request_id)
+        _note_in_flight(
+            result, action, rows, request_id, 0.0,
             f"{action.lower()} of {rows} row(s) still processing at Microsoft (request "
-            f"{request_id}); the next run collects its result and sends the rest"
-        )
+            f"{request_id}); the next run collects its result and sends the rest",
+        )  # fmt: skip
         log.info("%s: %s", a.name, result.message)
-
-    def _rows_of(self, request_id: str) -> int:
-        return int(
-            self.state.wh.scalar(
-                f"select rows from {self.state.s}.uploads where request_id = ?", [request_id]
-            )
-            or 0
-        )
 
     def _collect(self, plan: ListPlan, result: ListResult) -> set[str]:
         """Results of the list's uploads that earlier runs left at Microsoft, committed
@@ -395,10 +382,15 @@ class Runner:
             else:
                 busy.add(upload.action)
         if settled:
-            fresh = self._replan(a) if self._replan else None
-            if fresh is not None and not fresh.error:
-                plan.delta, plan.refused = fresh.delta, fresh.refused
+            self._plan_again(plan)
         return busy
+
+    def _plan_again(self, plan: ListPlan) -> None:
+        """The plan made afresh (uploads settled, or the list is gone), through the guards."""
+        fresh = self._replan(plan.audience)
+        if fresh.error:
+            raise SyncError(fresh.error)
+        plan.delta, plan.refused = fresh.delta, fresh.refused
 
     def _collect_one(self, a: Audience, upload: InFlight, result: ListResult) -> bool:
         """Settle one upload in flight; False when Microsoft is still processing it."""
@@ -486,13 +478,8 @@ class Runner:
                 )
             log.warning("%s: list %s no longer exists at Microsoft; recreating it", a.name, list_id)
             self.state.forget_list(a, list_id)
-            if self._replan is None:
-                raise SyncError(f"list {list_id} no longer exists at Microsoft")
-            fresh = self._replan(a)
-            if fresh.error:
-                raise SyncError(fresh.error)
-            plan.list_id, plan.delta, plan.refused = None, fresh.delta, fresh.refused
-            result.list_id = None
+            plan.list_id = result.list_id = None
+            self._plan_again(plan)
             result.message = (
                 f"list {list_id} no longer existed at Microsoft (deleted outside the sync); "
                 "recreated and refilled"

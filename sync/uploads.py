@@ -134,6 +134,13 @@ class Uploads:
         )
         return [InFlight(**row) for row in rows.iter_rows(named=True)]
 
+    def rows(self, request_id: str) -> int:
+        """How many hashes the upload of `request_id` carries."""
+        rows = self.wh.scalar(
+            f"select rows from {self.s}.uploads where request_id = ?", [request_id]
+        )
+        return int(rows or 0)
+
     def hashes(self, upload: InFlight) -> pl.Series:
         return self.wh.fetch(
             f"select email_sha256 from {self.s}.pending where upload_id = ?",

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -23,6 +23,7 @@ from sync.errors import ConfigError, LockTimeout, WarehouseError
 from sync.redact import scrub
 
 log = logging.getLogger("sync.warehouse")
+T = TypeVar("T")
 
 #: DuckDB memory_limit of the sync's connection (env SYNC_DUCKDB_MEMORY_LIMIT overrides it).
 SYNC_MEMORY_LIMIT = "128MB"
@@ -77,25 +78,23 @@ class Warehouse:
         before the database is opened, so a waiting run never holds the file."""
         lock_path = Path(f"{_database_path(target)}.sync-run.lock")
         fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
-        deadline = time.monotonic() + lock_timeout
-        delay, said = 0.2, False
+
+        def take() -> None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                raise _Busy from exc
+
         try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError:
-                    if time.monotonic() >= deadline:
-                        raise LockTimeout(
-                            f"another `sync run` holds the run lock of this warehouse and kept it "
-                            f"for {lock_timeout:.0f} s; try again when it finishes, or raise "
-                            "--lock-timeout"
-                        ) from None
-                    if not said:
-                        log.info("another sync run is running; waiting for its run lock")
-                        said = True
-                    time.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+            _while_busy(
+                take,
+                lock_timeout,
+                waiting="another sync run is running; waiting for its run lock",
+                timed_out=(
+                    f"another `sync run` holds the run lock of this warehouse and kept it for "
+                    f"{lock_timeout:.0f} s; try again when it finishes, or raise --lock-timeout"
+                ),
+            )
             yield
         finally:
             os.close(fd)  # releases the lock
@@ -231,27 +230,52 @@ def _database_path(target: Mapping[str, Any]) -> str:
     return str(resolved)
 
 
+class _Busy(Exception):
+    """Someone else holds the lock an attempt needs; worth waiting for."""
+
+
+def _while_busy(
+    attempt: Callable[[], T], lock_timeout: float, *, waiting: str, timed_out: str
+) -> T:
+    """`attempt()` until it does not raise _Busy, backing off 0.2 s doubling to 5 s, for up
+    to `lock_timeout` s; then LockTimeout(`timed_out`)."""
+    deadline = time.monotonic() + lock_timeout
+    delay, said = 0.2, False
+    while True:
+        try:
+            return attempt()
+        except _Busy as busy:
+            if time.monotonic() >= deadline:
+                raise LockTimeout(timed_out) from busy.__cause__
+            if not said:
+                log.info("%s", waiting)
+                said = True
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def _connect(path: str, config: dict[str, str], lock_timeout: float) -> duckdb.DuckDBPyConnection:
     """Open the file, waiting up to `lock_timeout` s while another process (a `dbt build`)
     has it, and apply the profile's settings."""
-    deadline = time.monotonic() + lock_timeout
-    delay = 0.2
-    while True:
+
+    def connect() -> duckdb.DuckDBPyConnection:
         try:
-            con = duckdb.connect(path)
-            break
+            return duckdb.connect(path)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise ConfigError(f"cannot open the warehouse: {exc}") from exc
-            if time.monotonic() >= deadline:
-                raise LockTimeout(
-                    f"the warehouse is locked by another process (a running `sync run` or "
-                    f"`dbt build`) and stayed locked for {lock_timeout:.0f} s; try again "
-                    "when it finishes, or raise --lock-timeout"
-                ) from exc
-            log.info("warehouse busy (another sync or dbt build); waiting for its lock")
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            raise _Busy from exc
+
+    con = _while_busy(
+        connect,
+        lock_timeout,
+        waiting="warehouse busy (another sync or dbt build); waiting for its lock",
+        timed_out=(
+            f"the warehouse is locked by another process (a running `sync run` or `dbt build`) "
+            f"and stayed locked for {lock_timeout:.0f} s; try again when it finishes, or raise "
+            "--lock-timeout"
+        ),
+    )
     # The sync's queries are joins over hash sets: its own budget, not the one the profile
     # gives `dbt build`, keeps its peak RSS low (first run of a 1M-member list: ~480 MB
     # at 128MB, ~660 MB at the profile's 2GB; DuckDB spills a little instead).

@@ -324,15 +324,19 @@ class StandIn:
                 upload.parsed = None
                 self._process(upload, header, rows)
 
+    def _fail(self, upload: _Upload, message: str) -> None:
+        """The upload ends Failed with Microsoft's InternalError: nothing of it is applied."""
+        with self._lock:
+            upload.status = "Failed"
+            upload.errors = [soap.OperationError(0, "InternalError", message)]
+
     def _process(self, upload: _Upload, header: list[str], rows: list[list[str]]) -> None:
         """Apply one received file and record its outcome (result file, status)."""
         try:
             result = self._apply(header, rows, upload.response_mode, UPLOAD_FILE)
         except BulkFileError as exc:
             log.info("upload rejected: %s", exc)
-            with self._lock:
-                upload.status = "Failed"
-                upload.errors = [soap.OperationError(0, "InternalError", str(exc))]
+            self._fail(upload, str(exc))
             return
         token = self._register_file(
             bulkcsv.zip_bytes(f"BulkUpload-{upload.request_id}-Results.csv", result.result_csv)
@@ -739,9 +743,7 @@ class StandIn:
             return
         if self._take("upload_failed", UPLOAD_FILE) is not None:
             log.info("upload will report Failed (injected)")
-            with self._lock:
-                upload.status = "Failed"
-                upload.errors = [soap.OperationError(0, "InternalError", soap.MESSAGES[0])]
+            self._fail(upload, soap.MESSAGES[0])
             handler.send(200, b"", "text/plain")
             return
         pending = self._take("pending", UPLOAD_FILE)
@@ -749,9 +751,7 @@ class StandIn:
             header, rows = bulkcsv.parse_csv_bytes(bulkcsv.unzip_upload(payload))
         except BulkFileError as exc:
             log.info("upload rejected: %s", exc)
-            with self._lock:
-                upload.status = "Failed"
-                upload.errors = [soap.OperationError(0, "InternalError", str(exc))]
+            self._fail(upload, str(exc))
             handler.send(200, b"", "text/plain")
             return
         with self._lock:
