@@ -181,11 +181,13 @@ def measure(
 class StandInProcess:
     """`sync-standin --port 0 --quiet` in its own process; CPU and peak RSS read from /proc."""
 
-    def __init__(self, workdir: Path, env: dict[str, str], timeout: float = 30):
+    def __init__(
+        self, workdir: Path, env: dict[str, str], timeout: float = 30, args: Sequence[str] = ()
+    ):
         self.err_path = workdir / "standin.stderr"
         self._err = self.err_path.open("wb")
         self.proc = subprocess.Popen(
-            [_tool("sync-standin"), "--port", "0", "--quiet"],
+            [_tool("sync-standin"), "--port", "0", "--quiet", *args],
             stdout=subprocess.PIPE,
             stderr=self._err,
             env=env,

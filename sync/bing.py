@@ -268,13 +268,14 @@ class RemoteList:
     list_id: int
     name: str
     membership_duration: int | None
+    description: str = ""
 
 
 @dataclass(frozen=True, eq=False)
 class UploadOutcome:
     """One finished upload file."""
 
-    action: str  # "Add" | "Remove"
+    action: str  # "Add" | "Remove" | "Replace" (the first file of a Replace)
     sent: pl.DataFrame  # email_sha256: the hashes in this upload file
     rejected: pl.DataFrame  # email_sha256 (str), error_code (int), error_message (str)
     request_id: str | None
@@ -366,11 +367,11 @@ class UploadFailed(TransientBingError):
 @dataclass(frozen=True)
 class UploadHooks:
     """What the caller records around each member file, so an upload survives the run:
-    ``recorded(hashes, request_id, tracking_id)`` once Microsoft gave the file its request id
-    and before the file is sent (it must be durable when it returns); ``sent(request_id)``
-    once Microsoft has the file."""
+    ``recorded(action, hashes, request_id, tracking_id)`` once Microsoft gave the file its
+    request id and before the file is sent (it must be durable when it returns);
+    ``sent(request_id)`` once Microsoft has the file."""
 
-    recorded: Callable[[pl.Series, str, str | None], None]
+    recorded: Callable[[str, pl.Series, str, str | None], None]
     sent: Callable[[str], None]
 
 
@@ -1095,28 +1096,35 @@ class Bing:
         hashes: pl.DataFrame,
         hooks: UploadHooks | None = None,
     ) -> Iterator[UploadOutcome]:
-        """Add or remove ``hashes`` (column ``email_sha256``) on a list.
+        """Add or remove ``hashes`` (column ``email_sha256``) on a list, or ``Replace`` the
+        list's members with them.
 
-        The hashes are split into files of at most ``max_rows_per_file`` item rows (and under
+        A Replace wipes the list before its own items, file by file, so only the first file
+        is a Replace and the others are Adds (each file waits for the one before it); a
+        Replace of no hashes is one file with no items, which empties the list. The hashes
+        are split into files of at most ``max_rows_per_file`` item rows (and under
         Microsoft's 100 MB); each file is one upload (ErrorsOnly results), yielded as soon as
         it has finished so the caller can commit it. Rows Microsoft rejected are in
         ``UploadOutcome.rejected``; list-level failures (terms not accepted, unknown list)
         raise :class:`PermanentBingError`; a file still processing when the wait ends raises
         :class:`UploadInFlight` (``hooks`` let the caller record it before it is sent).
         """
-        if action not in ("Add", "Remove"):
-            raise ValueError("action must be 'Add' or 'Remove'")
+        if action not in bulkfile.ACTIONS:
+            raise ValueError(f"action must be one of {bulkfile.ACTIONS}")
         list_id = int(list_id)
         if list_id <= 0:
             raise ValueError("list_id must be a positive Microsoft list id")
         chunks = bulkfile.split_hashes(hashes, list_id, self.max_rows_per_file)
+        if action == "Replace" and not chunks:
+            chunks = [bulkfile.hash_series(hashes)]
         return self._upload_chunks(list_id, action, chunks, hooks)
 
     def _upload_chunks(
-        self, list_id: int, action: str, chunks: list[pl.Series], hooks: UploadHooks | None
+        self, list_id: int, first_action: str, chunks: list[pl.Series], hooks: UploadHooks | None
     ) -> Iterator[UploadOutcome]:
         total = len(chunks)
         for number, chunk in enumerate(chunks, start=1):
+            action = first_action if number == 1 or first_action != "Replace" else "Add"
             step = f"{action.lower()} members (file {number} of {total})"
             started = time.monotonic()
             stem = self.workdir / f"upload-{uuid.uuid4().hex}"
@@ -1132,7 +1140,11 @@ class Bing:
                     "ErrorsOnly",
                     step,
                     resubmit=True,
-                    recorded=(lambda r, t, c=chunk: hooks.recorded(c, r, t)) if hooks else None,
+                    recorded=(
+                        (lambda r, t, c=chunk, a=action: hooks.recorded(a, c, r, t))
+                        if hooks
+                        else None
+                    ),
                     sent=hooks.sent if hooks else None,
                     wait=self.retry.wait,
                 )
@@ -1234,6 +1246,7 @@ def _read_lists(path: Path) -> list[RemoteList]:
                     list_id=int(list_id),
                     name=getattr(audience, "Name", None) or "",
                     membership_duration=getattr(audience, "MembershipDuration", None),
+                    description=getattr(audience, "Description", None) or "",
                 )
             )
     return out

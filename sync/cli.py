@@ -74,6 +74,11 @@ def guard_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-remove-share", type=click.FloatRange(0, 1), metavar="SHARE",
                      help="Allow removing up to this share of a list's members in this run "
                           "(overrides each list's meta max_remove_share, default 0.5)."),
+        click.option("--allow-replace", is_flag=True,
+                     help="Let a list whose members the sync does not know (an existing list "
+                          "adopted by name or pinned, or any list after the warehouse state "
+                          "was lost or rebuilt) be replaced by its audience: everyone else on "
+                          "it is removed (refused by default, because nobody can count them)."),
     ]  # fmt: skip
     for option in reversed(options):
         fn = option(fn)
@@ -161,7 +166,13 @@ def main(quiet: int, verbose: int) -> None:
 @common_options
 @guard_options
 @handle_errors
-def plan(as_json: bool, allow_empty: bool, max_remove_share: float | None, **kw: Any) -> None:
+def plan(
+    as_json: bool,
+    allow_empty: bool,
+    max_remove_share: float | None,
+    allow_replace: bool,
+    **kw: Any,
+) -> None:
     """Show what `run` would send per list: adds, removes, guard verdicts. Sends nothing.
 
     Needs no Microsoft credentials. Exit code 0 when every list could run, 3 when a guard
@@ -175,7 +186,7 @@ def plan(as_json: bool, allow_empty: bool, max_remove_share: float | None, **kw:
     """
     ctx = Context(kw)
     with ctx.wh:
-        overrides = Overrides(allow_empty, max_remove_share)
+        overrides = Overrides(allow_empty, max_remove_share, allow_replace)
         plans = [plan_list(ctx.wh, ctx.state, a, overrides).as_dict() for a in ctx.audiences]
     verdicts = {p["verdict"] for p in plans}
     code = 1 if "error" in verdicts else 3 if "refused" in verdicts else 0
@@ -224,6 +235,7 @@ def run(
     as_json: bool,
     allow_empty: bool,
     max_remove_share: float | None,
+    allow_replace: bool,
     max_rows_per_file: int,
     max_attempts: int,
     retry_max_delay: float,
@@ -265,7 +277,7 @@ def run(
                 "%d list run(s) of an interrupted sync were marked so; redoing their work",
                 interrupted,
             )
-        overrides = Overrides(allow_empty, max_remove_share)
+        overrides = Overrides(allow_empty, max_remove_share, allow_replace)
         plans = [plan_list(ctx.wh, ctx.state, a, overrides) for a in ctx.audiences]
 
         def connect() -> Bing:

@@ -87,7 +87,8 @@ def print_plan(lists: list[dict[str, Any]]) -> None:
     rows = [
         [
             p["list_name"], p["role"], str(p["list_id"] or "-"), _n(p["audience_rows"]), _n(p["members"]),
-            _n(p["adds"]), _n(p["refresh"]), _n(p["removes"]), p["verdict"],
+            _n(p["adds"]), _n(p["refresh"]),
+            "all others (Replace)" if p.get("replace") else _n(p["removes"]), p["verdict"],
         ]
         for p in lists
     ]  # fmt: skip
@@ -106,6 +107,11 @@ def print_plan(lists: list[dict[str, Any]]) -> None:
     for p in lists:
         for reason in p["reasons"]:
             click.echo(f"  {p['list_name']}: {reason}")
+    if any(p["list_id"] is None and p["verdict"] == "ok" for p in lists):
+        click.echo(
+            "  lists without an id are created by the next run; one that already exists at "
+            "Microsoft under that name is adopted and replaced instead (needs --allow-replace)"
+        )
 
 
 def print_run(lists: list[dict[str, Any]], seconds: float, code: int) -> None:

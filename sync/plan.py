@@ -25,6 +25,7 @@ class Overrides:
 
     allow_empty: bool = False
     max_remove_share: float | None = None
+    allow_replace: bool = False
 
 
 @dataclass
@@ -33,6 +34,9 @@ class ListPlan:
     relation: str
     list_id: int | None = None
     delta: Delta | None = None
+    # a Replace of the full audience: True, False, or None (no list known yet: the run
+    # replaces a list of that name if Microsoft has one, else creates it)
+    replace: bool | None = None
     refused: list[str] = field(default_factory=list)  # guard reasons (exit 3)
     error: str | None = None  # cannot be planned at all (exit 1)
 
@@ -55,6 +59,7 @@ class ListPlan:
             "refresh": d.refresh if d else None,
             "removes": d.removes if d else None,
             "in_flight": d.in_flight if d else None,
+            "replace": self.replace,
             "max_remove_share": self.audience.max_remove_share,
             "verdict": self.verdict,
             "reasons": self.refused if not self.error else [self.error],
@@ -79,6 +84,8 @@ def plan_list(wh: Warehouse, state: State, audience: Audience, overrides: Overri
         return plan
 
     plan.list_id = audience.list_id or state.list_id(audience)  # a pin in the YAML wins
+    if plan.list_id is not None:
+        plan.replace = state.needs_replace(audience, plan.list_id)
     try:
         delta = plan.delta = state.delta(audience, relation, plan.list_id)
     except WarehouseError as exc:  # e.g. a broken view, or a non-text email_sha256 column
@@ -91,6 +98,21 @@ def plan_list(wh: Warehouse, state: State, audience: Audience, overrides: Overri
         )
         return plan
 
+    if plan.replace:
+        if not overrides.allow_replace:
+            plan.refused.append(
+                f"list {plan.list_id} was not filled by this sync (adopted by name or pinned, "
+                "or the warehouse state was rebuilt): who is on it at Microsoft is unknown, so "
+                f"it is brought to the audience by a Replace of all {delta.audience_rows} "
+                "row(s), which removes everyone else, however many. Pass --allow-replace once "
+                "the list is the right one"
+            )
+        if delta.audience_rows == 0 and not overrides.allow_empty:
+            plan.refused.append(
+                "the audience is empty and the list's members are unknown: a Replace would "
+                "empty the list (pass --allow-empty if it is really empty)"
+            )
+        return plan
     # Guards count what may be at Microsoft: confirmed members, and hashes sent by a run
     # that never learned the outcome (after a failed first upload there are only those).
     at_microsoft = delta.maybe_members

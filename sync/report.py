@@ -4,7 +4,9 @@
 
 The page is built from the warehouse only (the sync's state tables and, when it exists, the
 dbt snapshot of audience_states): audience sizes after each run, adds and removes per run,
-rejected rows by Microsoft error code, and the state transitions between the last two builds.
+rejected rows by Microsoft error code, what is waiting (uploads Microsoft is still processing,
+with their age, and rows parked after too many rejections), and the state transitions between
+the last two builds.
 Charts are server-side SVG with inline CSS, each with a title, axis titles, a legend and a
 data table as its text alternative. Only counts, list names, list ids, run ids, states and
 error codes are written: never an email, a hash or a person id (free text from Microsoft is
@@ -39,7 +41,7 @@ from sync.project import Audience
 from sync.warehouse import Warehouse, quote_ident
 
 SNAPSHOT_NAME = "audience_states_snapshot"
-STATE_TABLES = ("lists", "members", "runs", "row_errors")
+STATE_TABLES = ("lists", "members", "runs", "row_errors", "uploads")
 DEFAULT_MAX_RUNS = 60
 NONE_STATE = "none"
 DASH, MINUS = "\u2013", "\u2212"
@@ -128,6 +130,8 @@ class ReportData:
     runs: pl.DataFrame  # one row per run in the window: run_id, started_at (in order)
     per_list: pl.DataFrame  # run_id, audience, size_after, confirmed_adds, ..., rejected
     errors: pl.DataFrame  # error_code, audience, message, rows
+    in_flight: pl.DataFrame  # audience, action, rows, state, request_id, recorded_at
+    parked: pl.DataFrame  # audience, error_code, message, rows, since
     total_runs: int
     transitions: Transitions
 
@@ -241,6 +245,22 @@ def _errors(wh: Warehouse, s: str, lists: list[ListInfo], window: pl.DataFrame) 
         .agg(pl.col("message").min(), pl.col("rows").sum().cast(pl.Int64))
         .sort("error_code", "audience", nulls_last=True)
     )
+
+
+def _waiting(wh: Warehouse, s: str, lists: list[ListInfo]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(uploads still in flight at Microsoft, rows parked per list and error code), now."""
+    names = [li.audience.name for li in lists]
+    in_flight = wh.fetch(
+        f"""select audience, action, rows, state, request_id, recorded_at from {s}.uploads
+        where state in ('recorded', 'sent') order by recorded_at"""
+    ).filter(pl.col("audience").is_in(names))
+    parked = wh.fetch(
+        f"""select audience, error_code, min(error_message) as message, count(*) as rows,
+            min(parked_at) as since
+        from {s}.row_errors where parked_at is not null and resolved_at is null
+        group by audience, error_code order by audience, error_code"""
+    ).filter(pl.col("audience").is_in(names))
+    return in_flight, parked
 
 
 def _snapshot_relation(
@@ -366,6 +386,7 @@ def collect(
     s = quote_ident(state_schema)
     lists = _list_infos(wh, s, audiences)
     window, per_list, total = _runs(wh, s, lists, max_runs)
+    in_flight, parked = _waiting(wh, s, lists)
     return ReportData(
         generated_at=now,
         database=wh.database_name,
@@ -374,6 +395,8 @@ def collect(
         runs=window,
         per_list=per_list,
         errors=_errors(wh, s, lists, window),
+        in_flight=in_flight,
+        parked=parked,
         total_runs=total,
         transitions=_transitions(wh, audiences, history_source, now),
     )
@@ -993,6 +1016,7 @@ def _data_table(table: str, open_: bool = False) -> str:
 def _header(data: ReportData) -> str:
     members = sum(li.members for li in data.lists)
     rejected = int(data.errors["rows"].sum()) if data.errors.height else 0
+    parked = int(data.parked["rows"].sum()) if data.parked.height else 0
     if data.runs.height:
         first, last = data.runs["started_at"][0], data.runs["started_at"][-1]
         span = f"{_when(first, '%Y-%m-%d %H:%M')} → {_when(last, '%Y-%m-%d %H:%M')} UTC"
@@ -1042,6 +1066,8 @@ def _header(data: ReportData) -> str:
 <div class="card"><b>{members:,}</b><span>confirmed members now</span></div>
 <div class="card"><b>{data.total_runs:,}</b><span>runs recorded</span></div>
 <div class="card"><b>{rejected:,}</b><span>rejected rows in these runs</span></div>
+<div class="card"><b>{data.in_flight.height:,}</b><span>uploads in flight</span></div>
+<div class="card"><b>{parked:,}</b><span>rows parked</span></div>
 </div>
 </header>
 <section aria-labelledby="h-lists"><h2 id="h-lists">Lists</h2>{table}</section>"""
@@ -1115,7 +1141,8 @@ def _errors_section(data: ReportData) -> str:
     )
     sub = (
         '<p class="sub">Rows Microsoft refused in the runs above; they are kept in '
-        "<code>row_errors</code> and sent again by the next run.</p>"
+        "<code>row_errors</code> and sent again by the next runs, up to "
+        "<code>--max-row-attempts</code> runs, then parked (see Waiting).</p>"
     )
     if data.errors.is_empty():
         note = "No rejected rows in these runs." if data.runs.height else "No runs recorded yet."
@@ -1145,6 +1172,56 @@ def _errors_section(data: ReportData) -> str:
         f"{head}{sub}{_legend(lists, lines=False)}{_errors_chart(data, lists)}"
         f"{_data_table(table, open_=True)}</section>"
     )
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _waiting_section(data: ReportData) -> str:
+    """Uploads Microsoft still processes (a later run collects them) and parked rows."""
+    head = '<section aria-labelledby="h-waiting"><h2 id="h-waiting">Waiting</h2>'
+    name = {li.audience.name: li.audience.list_name for li in data.lists}
+    if data.in_flight.height:
+        rows = [
+            [
+                _t(name.get(aud, aud)), _t(action), _n(n), _t(state), _t(request_id),
+                _t(_age(max(0.0, (data.generated_at - at).total_seconds()))),
+            ]
+            for aud, action, n, state, request_id, at in data.in_flight.iter_rows()
+        ]  # fmt: skip
+        flights = _table(
+            "table-in-flight",
+            "Uploads sent to Microsoft whose result is not collected yet: the next run "
+            "collects each by its request id (never sends it again); one older than "
+            "<code>--max-upload-age</code> fails its list.",
+            ["List", "Action", "Rows", "State", "Microsoft request id", "Age"],
+            rows,
+            numeric={2, 5},
+        )
+    else:
+        flights = '<p class="notice">No upload in flight: every result is collected.</p>'
+    if data.parked.height:
+        rows = [
+            [_t(name.get(aud, aud)), _t(code if code is not None else "no code"),
+             _t(message or ""), _n(n), _t(_when(since))]
+            for aud, code, message, n, since in data.parked.iter_rows()
+        ]  # fmt: skip
+        parked = _table(
+            "table-parked",
+            "Rows Microsoft rejected on too many runs: no longer sent, no longer exit code 2. "
+            "A change of the audience for one of them starts it over.",
+            ["List", "Error code", "Microsoft's error", "Rows", "Parked since (UTC)"],
+            rows,
+            numeric={3},
+        )
+    else:
+        parked = '<p class="notice">No parked rows.</p>'
+    return f"{head}{flights}{parked}</section>"
 
 
 def _transitions_section(data: ReportData) -> str:
@@ -1193,6 +1270,7 @@ def render(data: ReportData) -> str:
             _sizes_section(data),
             _changes_section(data),
             _errors_section(data),
+            _waiting_section(data),
             _transitions_section(data),
         ]
     )

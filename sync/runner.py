@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -42,6 +43,9 @@ from sync.state import DEFAULT_MAX_ROW_ATTEMPTS, State
 from sync.uploads import InFlight, Uploads
 
 log = logging.getLogger("sync.run")
+
+# The run named in the description of the lists the sync creates (see `_resolve_list`).
+_CREATED_BY = re.compile(r"created by sync run (\S+);")
 
 # A progress callback: (audience, action, rows done, rows total).
 Progress = Callable[[str, str, int, int], None]
@@ -190,11 +194,15 @@ class Runner:
 
     def run(self, plans: list[ListPlan]) -> list[ListResult]:
         """Suppression first, enforced: exclusion lists run before any target list, and when
-        one of them fails or is refused, the target lists send their removes but hold their
-        adds, so nobody is retargeted while the suppression list may not hold them."""
+        one of them fails, is refused or still has an upload processing at Microsoft, the
+        target lists send their removes but hold their adds, so nobody is retargeted while
+        the suppression list may not hold them yet (Microsoft applies uploads in no
+        promised order)."""
         exclusions = [self._run_one(p) for p in plans if p.audience.is_exclusion]
         unsafe = [
-            r.plan.audience.list_name for r in exclusions if r.status in ("failed", "refused")
+            r.plan.audience.list_name
+            for r in exclusions
+            if r.status in ("failed", "refused", "in_flight")
         ]
         targets = [self._run_one(p, unsafe) for p in plans if not p.audience.is_exclusion]
         return exclusions + targets
@@ -208,22 +216,18 @@ class Runner:
         try:
             if plan.error:
                 raise SyncError(plan.error)
-            if plan.refused:
+            busy: set[str] = set()
+            if plan.list_id is not None:  # also for a refused list: it is only looked at
+                busy = self._collect(plan, result)
+                self._check_list(plan, result)
+            if not plan.refused:
+                self._sync(plan, result, unsafe_exclusions or [], busy)
+            if plan.refused:  # by the first plan, or one made again (collected, adopted)
                 result.status = "refused"
                 result.message = "; ".join(plan.refused)
                 log.warning(
                     "%s: refused by a guard, list left untouched: %s", a.name, result.message
                 )
-            else:
-                busy: set[str] = set()
-                if plan.list_id is not None:
-                    busy = self._collect(plan, result)
-                    self._check_list(plan, result)
-                if plan.refused:  # planned again (results collected, list recreated): guards
-                    result.status = "refused"
-                    result.message = "; ".join(plan.refused)
-                else:
-                    self._sync(plan, result, unsafe_exclusions or [], busy)
         except (BingError, SyncError) as exc:
             if isinstance(exc, PermanentBingError) and exc.step == "authenticate":
                 self._connect_error = exc  # the other lists fail the same way, unasked
@@ -261,11 +265,16 @@ class Runner:
         a = plan.audience
         d = plan.delta
         assert d is not None
-        if d.adds == 0 and d.removes == 0 and d.refresh == 0:
+        if not (d.adds or d.removes or d.refresh or plan.replace or plan.list_id is None):
             if not result.in_flight:
                 log.info("%s: in sync (%d members), nothing to send", a.name, d.members)
             return
         list_id = result.list_id = self._resolve_list(plan)
+        if plan.refused:  # adopted a list of unknown members: the Replace's guard
+            return
+        if plan.replace:
+            self._replace(plan, result, unsafe_exclusions, busy)
+            return
         removes, adds = self.state.outbox(a, plan.relation, list_id)
         log.info(
             "%s: list %s: %d to remove, %d to add", a.name, list_id, removes.height, adds.height
@@ -282,21 +291,52 @@ class Runner:
         if result.status == "in_flight":
             return
         if result.held_adds:
-            result.status = "held"
-            result.message = (
-                f"{result.held_adds} add(s) held back: suppression list(s) "
-                f"{', '.join(unsafe_exclusions)} failed or were refused this run, so nobody is "
-                "added to a target list they may not exclude; removes were sent"
-            )
-            log.warning("%s: %s", a.name, result.message)
+            self._say_held(result, unsafe_exclusions)
         elif result.rejected:
-            result.status = "partial"
-            result.message = (
-                f"Microsoft rejected {result.rejected} row(s) "
-                + ", ".join(f"{n} x error {c}" for c, n in sorted(result.rejected_by_code.items()))
-                + f"; recorded in row_errors and tried again next run, up to "
-                f"{self.max_row_attempts} runs in all, then parked (sync status lists them)"
-            )
+            self._say_rejected(result)
+
+    def _say_held(self, result: ListResult, unsafe_exclusions: list[str]) -> None:
+        result.status = "held"
+        result.message = (
+            f"{result.held_adds} add(s) held back: suppression list(s) "
+            f"{', '.join(unsafe_exclusions)} failed, were refused or are still processing at "
+            "Microsoft this run, so nobody is "
+            "added to a target list they may not exclude; "
+            + ("the Replace waits" if result.plan.replace else "removes were sent")
+        )
+        log.warning("%s: %s", result.plan.audience.name, result.message)
+
+    def _say_rejected(self, result: ListResult) -> None:
+        result.status = "partial"
+        result.message = (
+            f"Microsoft rejected {result.rejected} row(s) "
+            + ", ".join(f"{n} x error {c}" for c, n in sorted(result.rejected_by_code.items()))
+            + f"; recorded in row_errors and tried again next run, up to "
+            f"{self.max_row_attempts} runs in all, then parked (sync status lists them)"
+        )
+
+    def _replace(
+        self, plan: ListPlan, result: ListResult, unsafe_exclusions: list[str], busy: set[str]
+    ) -> None:
+        """A list whose members at Microsoft are unknown gets the whole audience as a
+        Replace (its first file wipes the list; the others add), once nothing else of the
+        list is in flight; the guards passed it (--allow-replace). Afterwards the list's
+        members are known and later runs send deltas."""
+        a = plan.audience
+        assert plan.list_id is not None
+        if busy:
+            log.info("%s: the Replace waits for the upload in flight", a.name)
+            return
+        _, adds = self.state.outbox(a, plan.relation, plan.list_id)
+        if unsafe_exclusions:  # a Replace adds people: held back like any add
+            result.held_adds = adds.height
+            self._say_held(result, unsafe_exclusions)
+            return
+        log.warning("%s: list %s: replacing its members with the audience's %d", a.name,
+                    plan.list_id, adds.height)  # fmt: skip
+        self._upload(a, plan.list_id, "Replace", adds, result)
+        if result.status != "in_flight" and result.rejected:
+            self._say_rejected(result)
 
     def _upload(
         self, a: Audience, list_id: int, action: str, frame: pl.DataFrame, result: ListResult
@@ -307,9 +347,11 @@ class Runner:
         done = 0
         self.bing.authenticate()  # refused credentials must not mark hashes uncertain
 
-        def recorded(hashes: pl.Series, request_id: str, tracking_id: str | None) -> None:
+        def recorded(
+            file_action: str, hashes: pl.Series, request_id: str, tracking_id: str | None
+        ) -> None:
             self.uploads.record(
-                run_id=self.run_id, audience=a, list_id=list_id, action=action,
+                run_id=self.run_id, audience=a, list_id=list_id, action=file_action,
                 hashes=hashes, request_id=request_id, tracking_id=tracking_id,
             )  # fmt: skip
             self.state.wh.release()  # the file goes to Microsoft next
@@ -331,14 +373,14 @@ class Runner:
                 run_id=self.run_id,
                 audience=a,
                 list_id=list_id,
-                action=action,
+                action=outcome.action,
                 sent=outcome.sent,
                 rejected=outcome.rejected,
                 request_id=outcome.request_id,
                 max_row_attempts=self.max_row_attempts,
             )
             done += outcome.sent.height
-            if action == "Add":
+            if action != "Remove":
                 result.sent_adds += outcome.sent.height
                 result.confirmed_adds += confirmed
             else:
@@ -390,7 +432,7 @@ class Runner:
         fresh = self._replan(plan.audience)
         if fresh.error:
             raise SyncError(fresh.error)
-        plan.delta, plan.refused = fresh.delta, fresh.refused
+        plan.delta, plan.refused, plan.replace = fresh.delta, fresh.refused, fresh.replace
 
     def _collect_one(self, a: Audience, upload: InFlight, result: ListResult) -> bool:
         """Settle one upload in flight; False when Microsoft is still processing it."""
@@ -440,7 +482,7 @@ class Runner:
             sent=sent, rejected=rejected, request_id=upload.request_id,
             max_row_attempts=self.max_row_attempts,
         )  # fmt: skip
-        if upload.action == "Add":
+        if upload.action != "Remove":
             result.confirmed_adds += confirmed
         else:
             result.confirmed_removes += confirmed
@@ -502,8 +544,8 @@ class Runner:
         """
         a = plan.audience
         if plan.list_id is not None:
-            if self.state.list_id(a) != plan.list_id:
-                self.state.save_list(a, plan.list_id)
+            if self.state.list_id(a) != plan.list_id:  # a new pin: its members are unknown
+                self.state.save_list(a, plan.list_id, needs_replace=True)
             return plan.list_id
         same_name = [r for r in self._remote_lists() if r.name == a.list_name]
         if len(same_name) > 1:
@@ -515,18 +557,24 @@ class Runner:
             found = same_name[0]
             _require_duration(a, found)
             list_id = found.list_id
-            log.info("%s: found existing list %s at Microsoft", a.name, list_id)
-        else:
-            list_id = self.bing.create_list(
-                name=a.list_name,
-                description=f"Managed by cio-bing-audiences from model {a.name}; do not edit.",
-                membership_duration=a.membership_duration_days,
-                client_id=a.name,
-            )
-            log.info("%s: created list %s at Microsoft", a.name, list_id)
-            self._remote_lists().append(
-                RemoteList(list_id, a.list_name, a.membership_duration_days)
-            )
+            creator = _CREATED_BY.search(found.description)
+            ours = creator is not None and self.state.created_by_own_run(a, creator[1])
+            log.info("%s: found existing list %s at Microsoft%s", a.name, list_id,
+                     " (created by an interrupted run of this sync)" if ours else "")  # fmt: skip
+            self.state.save_list(a, list_id, needs_replace=not ours)
+            plan.list_id = list_id
+            if not ours:  # who is on it is unknown: planned again as a Replace, guarded
+                self._plan_again(plan)
+            return list_id
+        list_id = self.bing.create_list(
+            name=a.list_name,
+            description=f"Managed by cio-bing-audiences from model {a.name}, created by sync "
+            f"run {self.run_id}; do not edit.",
+            membership_duration=a.membership_duration_days,
+            client_id=a.name,
+        )
+        log.info("%s: created list %s at Microsoft", a.name, list_id)
+        self._remote_lists().append(RemoteList(list_id, a.list_name, a.membership_duration_days))
         self.state.save_list(a, list_id)
         plan.list_id = list_id
         return list_id

@@ -1,7 +1,8 @@
 """The sync's memory, kept in the warehouse (scheduled jobs run on throwaway machines).
 
 Tables in their own schema (declared as dbt sources, so analysts can report on them):
-`lists` (audience -> Bing list), `members` (each hash Bing confirmed, when, by which run),
+`lists` (audience -> Bing list, and whether its members at Microsoft are unknown to the
+sync: `needs_replace`, set when a list is adopted, cleared when a Replace commits), `members` (each hash Bing confirmed, when, by which run),
 `pending` (hashes sent whose result is not known yet), `runs` (one row per run and list),
 `row_errors` (rows Microsoft rejected: one row per list and hash, with how many runs it was
 rejected on, `parked_at` once it is no longer retried, `resolved_at` once Microsoft took it
@@ -35,7 +36,8 @@ DDL = (
         list_name varchar not null,
         role varchar not null,
         created_at timestamp not null,
-        updated_at timestamp not null
+        updated_at timestamp not null,
+        needs_replace boolean not null default false
     )""",
     """create table if not exists {s}.members (
         list_id bigint not null,
@@ -113,8 +115,10 @@ DDL = (
 )
 
 
-# State made by earlier versions: row_errors grew attempts/parked_at and one row per hash.
+# State made by earlier versions: row_errors grew attempts/parked_at and one row per hash;
+# lists grew needs_replace (lists synced by an earlier version keep their members as known).
 MIGRATIONS = (
+    "alter table {s}.lists add column if not exists needs_replace boolean default false",
     "alter table {s}.pending add column if not exists upload_id varchar",
     "alter table {s}.row_errors add column if not exists attempts integer default 1",
     "alter table {s}.row_errors add column if not exists parked_at timestamp",
@@ -168,14 +172,35 @@ class State:
             [audience.name],
         )
 
-    def save_list(self, audience: Audience, list_id: int) -> None:
+    def needs_replace(self, audience: Audience, list_id: int) -> bool:
+        """True when the sync does not know who is on the list at Microsoft: adopted (found
+        by name, or pinned) and not yet replaced with the audience, or never seen at all."""
+        known = self.wh.scalar(
+            f"select needs_replace from {self.s}.lists where audience = ? and list_id = ?",
+            [audience.name, list_id],
+        )
+        return True if known is None else bool(known)
+
+    def created_by_own_run(self, audience: Audience, run_id: str) -> bool:
+        """Whether `run_id` is a run of this audience in this state: a list whose
+        description names it was created by this warehouse's sync (and is empty, if the run
+        died before it stored the id: nothing is sent to a list before that)."""
+        return bool(
+            self.wh.scalar(
+                f"select count(*) from {self.s}.runs where run_id = ? and audience = ?",
+                [run_id, audience.name],
+            )
+        )
+
+    def save_list(self, audience: Audience, list_id: int, needs_replace: bool = False) -> None:
         now = utcnow()
         with self.wh.transaction():
             self.wh.execute(f"delete from {self.s}.lists where audience = ?", [audience.name])
             self.wh.execute(
-                f"insert into {self.s}.lists values (?, ?, ?, ?, ?, ?)",
-                [audience.name, list_id, audience.list_name, audience.role, now, now],
-            )
+                f"insert into {self.s}.lists values (?, ?, ?, ?, ?, ?, ?)",
+                [audience.name, list_id, audience.list_name, audience.role, now, now,
+                 needs_replace],
+            )  # fmt: skip
 
     def forget_list(self, audience: Audience, list_id: int) -> None:
         """A list deleted at Microsoft: its members, pending hashes and row errors went with
@@ -344,7 +369,10 @@ class State:
         """One upload's result, in one transaction: confirmed rows change `members` (and are
         resolved in `row_errors`: their fate is known), rejected rows are counted in `row_errors`
         (one row per list and hash; the `max_row_attempts`-th rejection in the same direction
-        parks it), the run's counters move. Returns the confirmed count."""
+        parks it), the run's counters move. Returns the confirmed count.
+
+        A Replace wiped the list first: its confirmed rows are then the only members, no
+        earlier hash is pending any more, and the list's members are known from now on."""
         confirmed = sent  # the usual case, no rejections: no join over a million hashes
         if rejected.height:
             unmatched = rejected.join(sent, on="email_sha256", how="anti").height
@@ -356,12 +384,21 @@ class State:
                 )
             confirmed = sent.join(rejected.select("email_sha256"), on="email_sha256", how="anti")
         now = utcnow()
+        replace, action = action == "Replace", "Add" if action == "Replace" else action
         counter = "adds" if action == "Add" else "removes"
         with (
             self.wh.transaction(),
             self.wh.frame("_confirmed", confirmed),
             self.wh.frame("_rejected", rejected),
         ):
+            if replace:  # Microsoft wiped the list: nothing from before is, or may be, on it
+                for table in ("members", "pending"):
+                    self.wh.execute(f"delete from {self.s}.{table} where list_id = ?", [list_id])
+                self.wh.execute(
+                    f"update {self.s}.lists set needs_replace = false, updated_at = ? "
+                    "where list_id = ?",
+                    [now, list_id],
+                )
             self.delete_listed("members", list_id, "_confirmed")
             # confirmed: their fate is known; rejected rows stay uncertain
             self.delete_listed("pending", list_id, "_confirmed")

@@ -13,6 +13,9 @@ from sync.standin import StandIn
 from tests.dbt_project import Build, dbt, new_build
 from tests.sync_harness import OUTPUTS, TOKEN, identifiers_in, sync_env
 
+#: Seconds the test stand-in takes to process each uploaded file (never 0: no instant world).
+PROCESSING_SECONDS = 0.05
+
 
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
@@ -35,8 +38,9 @@ def warehouse(demo_build: Build, tmp_path: Path) -> Build:
 
 @pytest.fixture
 def bing() -> Iterator[StandIn]:
-    """The loopback stand-in for Microsoft's Bulk service (the only thing replaced)."""
-    with StandIn(token=TOKEN) as server:
+    """The loopback stand-in for Microsoft's Bulk service (the only thing replaced). Like
+    Microsoft, it takes a while to process each file (short here): the sync must poll."""
+    with StandIn(token=TOKEN, processing_seconds=PROCESSING_SECONDS) as server:
         yield server
 
 

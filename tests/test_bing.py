@@ -152,7 +152,9 @@ def test_create_list_then_find_it_by_name(standin, workdir):
     list_id = bing.create_list("CIO__Cart_Abandon_0-1d", "cart abandoners", -1, "cio:cart")
     assert list_id > 0
     found = {r.name: r for r in bing.find_lists()}
-    assert found["CIO__Cart_Abandon_0-1d"] == RemoteList(list_id, "CIO__Cart_Abandon_0-1d", -1)
+    assert found["CIO__Cart_Abandon_0-1d"] == RemoteList(
+        list_id, "CIO__Cart_Abandon_0-1d", -1, "cart abandoners"
+    )
     assert standin.lists()[list_id]["membership_duration"] == -1
     assert standin.calls.count("GetBulkUploadUrl") == 1
     assert list(workdir.iterdir()) == []

@@ -379,6 +379,23 @@ def test_audience_change_touching_the_upload_in_flight_converges(
 
 
 # ---------------------------------------------------------------------------------- bulk files
+def test_a_list_created_by_a_killed_run_is_adopted_without_a_replace(harness: Sync) -> None:
+    """Killed after Microsoft created a list and before the run stored its id: the next run
+    finds the list by name, and its description names a run of this warehouse, so it is
+    known to be empty and filled with adds; no Replace, no --allow-replace needed."""
+    harness.bing.set_delay(DELAY)
+    kill = harness.run_and_kill("apply:create", DELAY * 0.5, "create gap", [])
+    harness.bing.set_delay(0)
+    assert isinstance(kill, Kill), "the run ended before its kill point"
+    KILLS.append(kill)
+    assert any(gap.unsaved for gap in kill.gaps.values()), kill.gaps  # the id was not stored
+    STARTS["create gap"] = harness.process_starts
+    harness.assert_converged(harness.run())
+    replaces = harness.build.query("select * from sync_state.uploads where action = 'Replace'")
+    assert replaces.height == 0
+    survived([kill])
+
+
 def test_killed_run_leaves_bulk_files_that_the_next_run_deletes(harness: Sync) -> None:
     """During an upload the run's files are in <SYNC_WORK_DIR>/cio-bing-sync-<uid>/<run id>/
     (0700); a SIGKILL leaves them; the next run deletes them and leaves nothing itself."""

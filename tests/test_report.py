@@ -319,6 +319,33 @@ def test_report_without_runs_or_snapshot_says_so(warehouse: Build, tmp_path: Pat
     assert len(by_row(tables(page)["table-lists"])) == 6
 
 
+def test_report_shows_uploads_in_flight_and_parked_rows(warehouse: Build, tmp_path: Path) -> None:
+    """What waits on Microsoft, with its age, and rows parked after too many rejections."""
+    ltv = sorted(audience_hashes(warehouse, "audience_ltv_high"))
+    with StandIn(token=TOKEN) as bing:
+        env = sync_env(warehouse, bing.url, str(tmp_path / "work"))
+        bing.inject("reject_rows", hashes=ltv[:1], code=8004, count=None)
+        args = ("run", "-s", "ltv_high", "--max-row-attempts", "1")
+        assert run_sync(warehouse, env, *args).exit_code == 2  # rejected, and parked at once
+        sql(
+            warehouse,
+            "insert into audience_ltv_high values (?, 'new', 'high', timestamp '2026-11-28 12:00')",
+            [NEW_HASH],
+        )
+        bing.set_processing(seconds=600)
+        assert run_sync(warehouse, env, *args, "--no-wait").exit_code == 0
+    wh, audiences = open_inputs(warehouse)
+    with wh:
+        page = build_report(wh, "sync_state", audiences, None)
+    OUTPUTS.append(page)
+    found = tables(page)
+    assert [row[:4] for row in found["table-in-flight"][1:]] == [[LTV, "Add", "1", "sent"]]
+    assert found["table-in-flight"][1][5].endswith(" s")  # its age, just sent
+    parked = found["table-parked"][1:]
+    assert [row[:4] for row in parked] == [[LTV, "8004", "EmailMustBeHashed", "1"]]
+    assert identifiers_in(page) == []
+
+
 def test_a_build_in_which_people_only_left_is_a_build(warehouse: Build) -> None:
     """dbt_valid_to alone marks the last build when nobody entered or changed in it; a
     far-future dbt_valid_to (dbt's `dbt_valid_to_current`) means current, not a build."""

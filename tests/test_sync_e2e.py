@@ -148,11 +148,13 @@ def test_select_runs_only_the_named_lists(
 def test_an_existing_list_of_the_same_name_is_reused(
     warehouse: Build, bing: StandIn, env: dict[str, str]
 ) -> None:
+    """Reused, not duplicated; being of unknown members, it is replaced (with the flag)."""
     existing = bing.add_list("CIO__LTV_High__NoOtherState")
-    result = run_sync(warehouse, env, "run", "-s", "ltv_high")
+    result = run_sync(warehouse, env, "run", "-s", "ltv_high", "--allow-replace")
     assert result.exit_code == 0
     assert result.lists()["audience_ltv_high"]["list_id"] == existing
     assert len(bing.lists()) == 1
+    assert bing.lists()[existing]["members"] == audience_hashes(warehouse, "audience_ltv_high")
 
 
 def test_expiring_lists_are_refreshed_before_microsoft_drops_members(

@@ -9,8 +9,11 @@ import subprocess
 import time
 from typing import Any
 
+from click.testing import CliRunner
+
+from sync.cli import main
 from sync.standin import StandIn
-from tests.dbt_project import Build, dbt
+from tests.dbt_project import ROOT, Build, dbt
 from tests.sync_harness import (
     OUTPUTS,
     audience_hashes,
@@ -300,3 +303,141 @@ def test_an_upload_in_flight_too_long_is_an_error_naming_it(
     assert late.exit_code == 1
     message = late.lists()[LTV]["message"]
     assert request_id in message and "--max-upload-age" in message
+
+
+def test_an_adopted_list_with_stale_members_is_replaced_only_with_the_flag(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """A list of that name made in the UI, holding people who are not (or no longer) in the
+    audience: the sync cannot count who else is on it, so it plans a Replace, which its own
+    guard refuses without --allow-replace; with it the list ends equal to the audience."""
+    audience = audience_hashes(warehouse, LTV)
+    stale = {f"{n:064x}" for n in (1, 2, 3)}
+    existing = bing.add_list("CIO__LTV_High__NoOtherState", members={*stale, min(audience)})
+
+    refused = run_sync(warehouse, env, "run", *FAST, "-s", "ltv_high")
+    assert refused.exit_code == 3, refused.stderr
+    ltv = refused.lists()[LTV]
+    assert (ltv["status"], ltv["list_id"], ltv["replace"]) == ("refused", existing, True)
+    assert "--allow-replace" in ltv["message"] and f"list {existing}" in ltv["message"]
+    assert bing.lists()[existing]["members"] == {*stale, min(audience)}  # untouched
+    assert bing.calls.count("UploadFile") == 0
+
+    plan = run_sync(warehouse, env, "plan", "-s", "ltv_high").lists()[LTV]
+    assert (plan["verdict"], plan["replace"], plan["adds"]) == ("refused", True, len(audience))
+    plan = run_sync(warehouse, env, "plan", "-s", "ltv_high", "--allow-replace").lists()[LTV]
+    assert plan["verdict"] == "ok"
+    args = ["plan", "-s", "ltv_high", "--project-dir", str(ROOT), "--target-path"]
+    text = CliRunner().invoke(main, [*args, str(warehouse.target_path)], env=env).stdout
+    assert "all others (Replace)" in text and "Pass --allow-replace" in text
+
+    done = run_sync(warehouse, env, "run", *FAST, "-s", "ltv_high", "--allow-replace")
+    assert done.exit_code == 0, done.stderr
+    assert done.lists()[LTV]["confirmed_adds"] == len(audience)
+    assert not mismatches(warehouse, bing, done.lists())
+    assert bing.calls.count("UploadFile") == 1  # one Replace file
+    assert sql(warehouse, "select action from sync_state.uploads") == [("Replace",)]
+
+    again = run_sync(warehouse, env, "run", *FAST, "-s", "ltv_high")  # known now: deltas
+    assert again.exit_code == 0 and again.lists()[LTV]["sent_adds"] == 0
+    assert run_sync(warehouse, env, "plan", "-s", "ltv_high").lists()[LTV]["replace"] is False
+
+
+def test_a_replace_longer_than_one_file_wipes_once(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """A Replace split into files: only the first file wipes the list, the others add."""
+    existing = bing.add_list("CIO__LTV_High__NoOtherState", members={f"{9:064x}"})
+    args = ("-s", "ltv_high", "--allow-replace", "--max-rows-per-file", "1")
+    done = run_sync(warehouse, env, "run", *FAST, *args)
+    assert done.exit_code == 0, done.stderr
+    assert bing.lists()[existing]["members"] == audience_hashes(warehouse, LTV)
+    assert not mismatches(warehouse, bing, done.lists())
+    actions = [
+        a for (a,) in sql(warehouse, "select action from sync_state.uploads order by recorded_at")
+    ]
+    assert actions == ["Replace", "Add", "Add", "Add"]
+
+
+def test_a_rebuilt_warehouse_refuses_the_replaces_then_reconciles_with_the_flag(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """The warehouse file is lost and rebuilt by `dbt build` days later: the sync's state is
+    gone and the audiences moved on. Each list is found by name with unknown members, so the
+    next run refuses every Replace (exit 3, lists untouched); with the flag it reconciles
+    every list, people who left the audiences meanwhile included."""
+    first = run_sync(warehouse, env, "run", *FAST)
+    assert first.exit_code == 0, first.stderr
+    ids = {name: item["list_id"] for name, item in first.lists().items()}
+    for path in (warehouse.database, warehouse.database.with_suffix(".duckdb.wal")):
+        path.unlink(missing_ok=True)
+    dbt(warehouse, "build", vars={"as_of": "2026-12-05T12:00:00Z"})
+    stale = [
+        n for n, i in ids.items() if bing.lists()[i]["members"] - audience_hashes(warehouse, n)
+    ]
+    assert stale, "the rebuilt audiences must have lost someone, or nothing is proven"
+    before = bing.lists()
+    bing.clear_calls()
+
+    refused = run_sync(warehouse, env, "run", *FAST)
+    assert refused.exit_code == 3, refused.stderr
+    assert {n: (i["status"], i["list_id"]) for n, i in refused.lists().items()} == {
+        n: ("refused", i) for n, i in ids.items()
+    }
+    assert bing.lists() == before and bing.calls.count("UploadFile") == 0
+    assert len(bing.lists()) == len(ids)  # found by name, none created twice
+
+    # the cart abandoners of a week later are empty: emptying a list of unknown members
+    # takes --allow-empty too (an item-less Replace)
+    empty = [n for n in ids if not audience_hashes(warehouse, n)]
+    assert empty and all("--allow-empty" in refused.lists()[n]["message"] for n in empty)
+    done = run_sync(warehouse, env, "run", *FAST, "--allow-replace", "--allow-empty")
+    assert done.exit_code == 0, done.stderr
+    assert not mismatches(warehouse, bing, done.lists())
+    assert {n: i["list_id"] for n, i in done.lists().items()} == ids
+    assert all(bing.lists()[ids[n]]["members"] == set() for n in empty)
+    again = run_sync(warehouse, env, "run", *FAST)  # every list is known again: deltas only
+    assert again.exit_code == 0 and bing.calls.count("UploadFile") == len(ids)
+
+
+def _until_in_sync(warehouse: Build, env: dict[str, str], runs: int = 12) -> dict[str, Any]:
+    """`sync run --no-wait` (as a 10-minute schedule would) until every list is in sync."""
+    for _ in range(runs):
+        result = run_sync(warehouse, env, "run", *FAST, "--no-wait")
+        assert result.exit_code == 0, result.stderr
+        if all(item["status"] == "in_sync" for item in result.lists().values()):
+            return result.lists()
+        time.sleep(0.35)
+    raise AssertionError(f"not in sync after {runs} runs")
+
+
+def test_uploads_processed_out_of_order_still_converge(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """Microsoft promises no order between uploads: here every file overtakes those still
+    processing. The sync never has two uploads of one hash in flight, holds target adds
+    while the suppression list is processing, and converges with each file sent once."""
+    bing.set_processing(seconds=0.3, out_of_order=True)
+    first = run_sync(warehouse, env, "run", *FAST, "--no-wait")
+    assert first.exit_code == 0, first.stderr
+    lists = first.lists()
+    suppress = "audience_recent_purchaser_0_7d"
+    assert lists[suppress]["status"] == "in_flight"
+    for name, item in lists.items():
+        if name != suppress and audience_hashes(warehouse, name):
+            assert (item["status"], item["sent_adds"]) == ("held", 0), name
+            assert "still processing at Microsoft" in item["message"]
+    _until_in_sync(warehouse, env)
+
+    leaver = min(audience_hashes(warehouse, LTV))  # the next build: one leaves, one enters
+    sql(warehouse, f"delete from {LTV} where email_sha256 = ?", [leaver])
+    sql(
+        warehouse,
+        f"insert into {LTV} values (?, 'new', 'high', timestamp '2026-11-28 12:00')",
+        ["ef" * 32],
+    )
+    done = _until_in_sync(warehouse, env)
+    assert not mismatches(warehouse, bing, done)
+    assert bing.reordered > 0, "no upload overtook another: nothing proven"
+    (files,) = sql(warehouse, "select count(*) from sync_state.uploads")[0]
+    assert bing.calls.count("UploadFile") == files + len(done)  # + one create per list

@@ -80,6 +80,12 @@ Every fault takes "count" (default 1, null = until cleared) and "operation"
     show_default=True,
     help="More processing time per 10,000 rows of a file (Microsoft: about 60).",
 )
+@click.option(
+    "--out-of-order",
+    is_flag=True,
+    help="A file that arrives while others are processing is processed before them "
+    "(Microsoft promises no order between uploads).",
+)
 @click.option("--quiet", is_flag=True, help="Log warnings only.")
 def main(
     host: str,
@@ -89,6 +95,7 @@ def main(
     state_file: Path | None,
     processing_seconds: float,
     processing_seconds_per_10k_rows: float,
+    out_of_order: bool,
     quiet: bool,
 ) -> None:
     """Serve a loopback stand-in for Microsoft Advertising's Bulk v13 service.
@@ -109,6 +116,7 @@ def main(
         state_file=state_file,
         processing_seconds=processing_seconds,
         processing_seconds_per_10k_rows=processing_seconds_per_10k_rows,
+        out_of_order=out_of_order,
     )
     try:
         standin.start()

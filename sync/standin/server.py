@@ -99,6 +99,7 @@ class _Upload:
     # a file received but not processed yet (processing delay): applied when ready_at passes
     parsed: tuple[list[str], list[list[str]]] | None = None
     ready_at: float = 0.0
+    received: int = 0  # order of arrival of the file, for out-of-order processing
 
 
 @dataclass
@@ -128,6 +129,7 @@ class StandIn:
         customer_id: int = _DEFAULT_CUSTOMER_ID,
         processing_seconds: float = 0.0,
         processing_seconds_per_10k_rows: float = 0.0,
+        out_of_order: bool = False,
     ):
         self.host = host
         self.port = port
@@ -137,7 +139,11 @@ class StandIn:
         self._delay = float(delay)
         self._state_file = Path(state_file) if state_file else None
         self._lock = threading.RLock()
-        self.set_processing(processing_seconds, processing_seconds_per_10k_rows)
+        self._received = itertools.count(1)
+        self._last_applied = 0
+        #: Files processed after a file that arrived later (see ``set_processing``).
+        self.reordered = 0
+        self.set_processing(processing_seconds, processing_seconds_per_10k_rows, out_of_order)
         self._lists: dict[int, ListRecord] = {}
         self._next_id = _FIRST_LIST_ID
         self._faults: list[Fault] = []
@@ -300,15 +306,20 @@ class StandIn:
         with self._lock:
             self._faults.clear()
 
-    def set_processing(self, seconds: float = 0.0, seconds_per_10k_rows: float = 0.0) -> None:
+    def set_processing(
+        self, seconds: float = 0.0, seconds_per_10k_rows: float = 0.0, out_of_order: bool = False
+    ) -> None:
         """How long Microsoft takes to process an uploaded file: ``seconds`` plus
         ``seconds_per_10k_rows`` per 10,000 rows (Microsoft: about a minute per 10k). Until
         then the upload reports InProgress and the lists are unchanged; 0 and 0 (the default)
-        process each file as it arrives."""
+        process each file as it arrives. ``out_of_order``: a file that arrives while others
+        are still processing is processed before them (Microsoft promises no order between
+        uploads), counted in :attr:`reordered`."""
         if seconds < 0 or seconds_per_10k_rows < 0:
             raise ValueError("processing times must be >= 0")
         with self._lock:
             self._processing = (float(seconds), float(seconds_per_10k_rows))
+            self._out_of_order = bool(out_of_order)
 
     def _process_due(self) -> None:
         """Apply the files whose processing time has passed, in the order they finish (so
@@ -322,6 +333,9 @@ class StandIn:
             for upload in due:
                 header, rows = upload.parsed or ([], [])
                 upload.parsed = None
+                if upload.received < self._last_applied:
+                    self.reordered += 1
+                self._last_applied = max(self._last_applied, upload.received)
                 self._process(upload, header, rows)
 
     def _fail(self, upload: _Upload, message: str) -> None:
@@ -760,9 +774,15 @@ class StandIn:
         seconds = base + per_10k * len(rows) / 10_000
         if seconds > 0:  # Microsoft's pace: InProgress, lists unchanged, until it is done
             with self._lock:
+                now = time.monotonic()
+                ready_at = now + seconds
+                waiting = [u.ready_at for u in self._uploads.values() if u.parsed is not None]
+                if self._out_of_order and waiting:  # overtakes every file still processing
+                    ready_at = max(now, min(ready_at, min(waiting) - 0.001))
                 upload.status = "InProgress"
                 upload.parsed = (header, rows)
-                upload.ready_at = time.monotonic() + seconds
+                upload.ready_at = ready_at
+                upload.received = next(self._received)
             log.info("upload received: %d rows, processed in %.1f s", len(rows), seconds)
         else:
             self._process(upload, header, rows)
