@@ -10,13 +10,10 @@ Exit codes (for schedulers): 0 every list in sync; 1 a failure; 3 a guard refuse
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import os
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -24,47 +21,11 @@ from typing import Any
 import click
 
 from sync import __version__
-from sync.errors import ConfigError, LockTimeout, SyncError
+from sync.options import Context, common_options, handle_errors
 from sync.output import emit_json, print_plan, print_run, print_status, setup_logging
 from sync.plan import Overrides, plan_list
-from sync.project import Audience, Project, load_audiences, load_project, select_audiences
-from sync.redact import scrub
-from sync.state import State
-from sync.warehouse import Warehouse
 
 log = logging.getLogger("sync")
-
-DEFAULT_STATE_SCHEMA = "sync_state"
-
-
-def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Options every command shares: where the dbt project, profile and state are."""
-    options = [
-        click.option("--project-dir", envvar="DBT_PROJECT_DIR", type=click.Path(file_okay=False),
-                     help="The dbt project folder (default: current folder)."),
-        click.option("--profiles-dir", envvar="DBT_PROFILES_DIR", type=click.Path(file_okay=False),
-                     help="Folder of profiles.yml, as for dbt (default: ., then ~/.dbt)."),
-        click.option("--target", "-t", envvar="DBT_TARGET",
-                     help="Profile target, as for dbt (default: the profile's own)."),
-        click.option("--target-path", envvar="DBT_TARGET_PATH",
-                     help="dbt's target folder holding manifest.json (default: target)."),
-        click.option("--select", "-s", "select", multiple=True, metavar="NAME",
-                     help="Only these audiences: model name (audience_ltv_high), short name "
-                          "(ltv_high) or Bing list name. Repeatable."),
-        click.option("--state-schema", envvar="SYNC_STATE_SCHEMA", default=DEFAULT_STATE_SCHEMA,
-                     show_default=True, help="Warehouse schema of the sync's own state tables."),
-        click.option("--lock-timeout", type=float, default=600, show_default=True, metavar="SECONDS",
-                     help="How long to wait for another sync run to finish, or a dbt build to "
-                          "release the warehouse file (the sync gives it back while it waits "
-                          "on Microsoft, so a dbt build can run meanwhile)."),
-        click.option("--allow-stale-manifest", is_flag=True,
-                     help="Use target/manifest.json even if model files changed after it."),
-        click.option("--json", "as_json", is_flag=True,
-                     help="Print one JSON document on stdout (logs stay on stderr)."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
 
 
 def guard_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -83,65 +44,6 @@ def guard_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         fn = option(fn)
     return fn
-
-
-class Context:
-    """What every command needs: the project, the selected audiences, the warehouse and state."""
-
-    def __init__(self, kw: dict[str, Any], *, run_lock: bool = False) -> None:
-        self.project: Project = load_project(
-            kw["project_dir"], kw["profiles_dir"], kw["target"], kw["target_path"]
-        )
-        # `run`: one per warehouse, waited for before the database is opened
-        self.run_lock = contextlib.ExitStack()
-        if run_lock:
-            self.run_lock.enter_context(
-                Warehouse.run_lock(self.project.target, lock_timeout=kw["lock_timeout"])
-            )
-        # The database next: the manifest is read once no `dbt build` can be rewriting it.
-        try:
-            self.wh = Warehouse.open(self.project.target, lock_timeout=kw["lock_timeout"])
-        except BaseException:
-            self.run_lock.close()
-            raise
-        try:
-            audiences = load_audiences(self.project, allow_stale=kw["allow_stale_manifest"])
-            if not audiences:
-                raise ConfigError(
-                    "the dbt manifest has no audience models (no model has meta.bing); "
-                    "see README 'Add an audience'"
-                )
-            self.audiences: list[Audience] = select_audiences(audiences, tuple(kw["select"]))
-            self.state = State(self.wh, kw["state_schema"])
-            self.state.ensure()
-        except BaseException:
-            self.wh.close()
-            self.run_lock.close()
-            raise
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Configuration and lock problems: one clear line on stderr, exit code 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (ConfigError, LockTimeout, SyncError) as exc:
-            message = str(exc)
-        except Exception as exc:  # a bug or an engine error: one scrubbed line, never a value
-            log.debug(
-                "traceback (values left out):\n%s", "".join(traceback.format_tb(exc.__traceback__))
-            )
-            message = (
-                f"unexpected {type(exc).__name__}: {scrub(str(exc))} (rerun with -v for where)"
-            )
-        if kwargs.get("as_json"):
-            emit_json({"error": message, "exit_code": 1})
-        click.echo(f"sync: error: {message}", err=True)
-        sys.exit(1)
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -372,7 +274,7 @@ def status(as_json: bool, history: int, **kw: Any) -> None:
 
 
 def _register_report() -> None:
-    """`sync report` lives in its own module (HTML and charts); registered here."""
+    """`sync report` lives in its own package (queries, charts, page); registered here."""
     from sync.report import report_command
 
     main.add_command(report_command)
