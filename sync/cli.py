@@ -166,11 +166,13 @@ def run(
     parked). When a suppression list fails or is refused, target lists send removes only.
     """
     from sync.bing import Bing, BingSettings, RetryPolicy
-    from sync.runner import Runner, exit_code, new_run_id, private_workdir
+    from sync.outcome import exit_code, new_run_id
+    from sync.runner import Runner
+    from sync.workdir import private_workdir
 
     started = time.monotonic()
     settings = BingSettings.from_env()
-    ctx = Context(kw, run_lock=True)
+    ctx = Context(kw, run=True)
     run_id = new_run_id()
     with ctx.run_lock, ctx.wh, private_workdir(run_id) as workdir:
         interrupted = ctx.state.abandon_running()
@@ -213,7 +215,6 @@ def run(
             max_row_attempts=max_row_attempts,
             wait=0.0 if no_wait else upload_timeout,
             max_upload_age=timedelta(hours=max_upload_age),
-            post_timeout=upload_timeout,
         )
         results = runner.run(plans)
     code = exit_code(results)

@@ -59,15 +59,19 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class Context:
-    """What every command needs: the project, the selected audiences, the warehouse and state."""
+    """What every command needs: the project, the selected audiences, the warehouse and state.
 
-    def __init__(self, kw: dict[str, Any], *, run_lock: bool = False) -> None:
+    `run=True` (`sync run`): the run lock (one run per warehouse) and the state tables created
+    or migrated. Otherwise (`plan`, `status`, `report`) nothing is written: the state is read
+    as it is, or as empty where the sync never ran."""
+
+    def __init__(self, kw: dict[str, Any], *, run: bool = False) -> None:
         self.project: Project = load_project(
             kw["project_dir"], kw["profiles_dir"], kw["target"], kw["target_path"]
         )
         # `run`: one per warehouse, waited for before the database is opened
         self.run_lock = contextlib.ExitStack()
-        if run_lock:
+        if run:
             self.run_lock.enter_context(
                 Warehouse.run_lock(self.project.target, lock_timeout=kw["lock_timeout"])
             )
@@ -86,7 +90,10 @@ class Context:
                 )
             self.audiences: list[Audience] = select_audiences(audiences, tuple(kw["select"]))
             self.state = State(self.wh, kw["state_schema"])
-            self.state.ensure()
+            if run:
+                self.state.ensure()
+            else:
+                self.state.readable()
         except BaseException:
             self.wh.close()
             self.run_lock.close()

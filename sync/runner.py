@@ -10,19 +10,11 @@ the run's wait ends stays in flight for a later run: it is never sent twice.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import re
-import secrets
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -36,6 +28,7 @@ from sync.bing import (
     UploadInFlight,
 )
 from sync.errors import SyncError
+from sync.outcome import ListResult, note_in_flight
 from sync.plan import ListPlan
 from sync.project import Audience
 from sync.redact import scrub
@@ -47,107 +40,12 @@ log = logging.getLogger("sync.run")
 # The run named in the description of the lists the sync creates (see `_resolve_list`).
 _CREATED_BY = re.compile(r"created by sync run (\S+);")
 
+#: Seconds after an upload was recorded by a run that is gone (the run lock proves it) within
+#: which Microsoft may still show a file that run had sent: after that, no file is coming.
+POST_GRACE = 15.0
+
 # A progress callback: (audience, action, rows done, rows total).
 Progress = Callable[[str, str, int, int], None]
-
-
-@dataclass
-class ListResult:
-    """What happened to one list in one run."""
-
-    plan: ListPlan
-    status: str  # in_sync | in_flight | partial | held | refused | failed
-    list_id: int | None = None
-    sent_adds: int = 0
-    sent_removes: int = 0
-    confirmed_adds: int = 0
-    confirmed_removes: int = 0
-    rejected: int = 0
-    rejected_by_code: dict[int, int] = field(default_factory=dict)
-    message: str | None = None
-    microsoft_error: dict[str, Any] | None = None  # Microsoft's {code, name, message}
-    held_adds: int = 0  # adds not sent because a suppression list failed or was refused
-    in_flight: list[dict[str, Any]] = field(default_factory=list)  # uploads Microsoft still has
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        out = self.plan.as_dict()
-        out.update(
-            status=self.status,
-            list_id=self.list_id if self.list_id is not None else out["list_id"],
-            sent_adds=self.sent_adds,
-            sent_removes=self.sent_removes,
-            confirmed_adds=self.confirmed_adds,
-            confirmed_removes=self.confirmed_removes,
-            rejected=self.rejected,
-            rejected_by_code={str(k): v for k, v in sorted(self.rejected_by_code.items())},
-            message=self.message,
-            microsoft_error=self.microsoft_error,
-            held_adds=self.held_adds,
-            in_flight=self.in_flight,
-            seconds=round(self.seconds, 3),
-        )
-        return out
-
-
-def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
-
-
-LOCK_NAME = ".in-use"
-
-
-def _lock_is_free(path: Path) -> bool:
-    """True when no live process holds the flock on `path` (the kernel drops it on death)."""
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError:
-        return False  # being created or moved right now, or not ours
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-def _delete_abandoned(parent: Path) -> None:
-    """Delete the folders of runs that died (SIGKILL, power loss): the kernel released their
-    lock. Folders of live runs, of this project or any other on the machine, stay."""
-    for entry in parent.iterdir():
-        if entry.is_dir():
-            if _lock_is_free(entry / LOCK_NAME):
-                log.info("deleting bulk files left by an interrupted run")
-                shutil.rmtree(entry, ignore_errors=True)
-        elif entry.name.endswith(".lock") and _lock_is_free(entry):
-            entry.unlink(missing_ok=True)  # a run that died before making its folder
-
-
-@contextmanager
-def private_workdir(run_id: str) -> Iterator[Path]:
-    """A 0700 folder for this run's bulk files (they hold hashed PII), deleted afterwards.
-
-    The run holds an exclusive lock on a file in it for its whole life, so the next run can
-    tell an abandoned folder (lock free: delete it) from a live one (leave it).
-    """
-    root = Path(os.environ.get("SYNC_WORK_DIR") or tempfile.gettempdir()).resolve()
-    parent = root / f"cio-bing-sync-{os.getuid()}"
-    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(parent, 0o700)
-    work = parent / run_id
-    # lock first, then move the locked file in: a cleaner never sees an unlocked .in-use
-    staging = parent / f".{run_id}.lock"
-    fd = os.open(staging, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    work.mkdir(mode=0o700)
-    os.rename(staging, work / LOCK_NAME)
-    try:
-        _delete_abandoned(parent)
-        yield work
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        os.close(fd)
 
 
 class Runner:
@@ -163,13 +61,13 @@ class Runner:
         max_row_attempts: int = DEFAULT_MAX_ROW_ATTEMPTS,
         wait: float = 600.0,
         max_upload_age: timedelta = timedelta(hours=24),
-        post_timeout: float = 600.0,
+        post_grace: float = POST_GRACE,
     ) -> None:
         self.state = state
         self.uploads = Uploads(state)
         self.wait = wait
         self.max_upload_age = max_upload_age
-        self.post_timeout = post_timeout
+        self.post_grace = post_grace
         self._replan = replan
         self.max_row_attempts = max_row_attempts
         self._bing_factory = bing_factory
@@ -403,7 +301,7 @@ class Runner:
     ) -> None:
         """An upload still processing when the run's wait ended: a normal state (exit 0)."""
         rows = self.uploads.rows(request_id)
-        _note_in_flight(
+        note_in_flight(
             result, action, rows, request_id, 0.0,
             f"{action.lower()} of {rows} row(s) still processing at Microsoft (request "
             f"{request_id}); the next run collects its result and sends the rest",
@@ -450,7 +348,7 @@ class Runner:
                     f"({self.max_upload_age.total_seconds() / 3600:g} h): ask Microsoft about "
                     "that request id"
                 ) from None
-            _note_in_flight(
+            note_in_flight(
                 result, upload.action, upload.rows, upload.request_id, age.total_seconds(),
                 f"{upload.action.lower()} of {upload.rows} row(s) still processing at Microsoft "
                 f"after {age.total_seconds():.0f} s (request {upload.request_id}); collected by "
@@ -464,15 +362,21 @@ class Runner:
             return True
         if rejected is None:  # Microsoft has no file for it (yet)
             age = upload.age().total_seconds()
-            if age < self.post_timeout:
-                # the dead run's POST may still be on its way: wait it out, never send twice
-                _note_in_flight(
-                    result, upload.action, upload.rows, upload.request_id, age,
-                    f"an interrupted run's {upload.action.lower()} file (request "
-                    f"{upload.request_id}) has not reached Microsoft yet; it is sent again only "
-                    f"once its POST can no longer arrive ({self.post_timeout:.0f} s)",
-                )  # fmt: skip
-                return False
+            if age < self.post_grace:
+                # The run that sent it is gone (this run holds the run lock), but a POST it had
+                # finished sending may still be on Microsoft's side: wait that out, never
+                # send a file twice.
+                if self.wait <= 0:
+                    note_in_flight(
+                        result, upload.action, upload.rows, upload.request_id, age,
+                        f"an interrupted run's {upload.action.lower()} file (request "
+                        f"{upload.request_id}) has not reached Microsoft yet; it is sent again "
+                        f"if it has not {self.post_grace:.0f} s after it was recorded",
+                    )  # fmt: skip
+                    return False
+                self.state.wh.release()
+                time.sleep(self.post_grace - age)
+                return self._collect_one(a, upload, result)
             self.uploads.close(upload, "abandoned")
             log.info("%s: an upload recorded by an interrupted run was never sent", a.name)
             return True
@@ -580,18 +484,6 @@ class Runner:
         return list_id
 
 
-def _note_in_flight(
-    result: ListResult, action: str, rows: int, request_id: str, age: float, message: str
-) -> None:
-    """An upload Microsoft still has: listed in the result, status in_flight (exit 0)."""
-    result.in_flight.append(
-        {"action": action, "rows": rows, "request_id": request_id, "age_seconds": round(age, 1)}
-    )
-    if result.status == "in_sync":
-        result.status = "in_flight"
-    result.message = message
-
-
 def _require_duration(a: Audience, remote: RemoteList) -> None:
     """The list's membership duration at Microsoft must be the YAML's: otherwise Microsoft
     expires members the sync counts as present, so nothing is sent to it."""
@@ -604,13 +496,3 @@ def _require_duration(a: Audience, remote: RemoteList) -> None:
             "Microsoft Advertising UI, or set meta.bing.membership_duration_days to "
             f"{duration}"
         )
-
-
-def exit_code(results: list[ListResult]) -> int:
-    """0 all in sync; 1 a failure; 3 a guard refused; 2 rows rejected. First of 1, 3, 2 wins.
-    A list whose adds were held has the exit code of the suppression list that caused it."""
-    statuses = {r.status for r in results}
-    for status, code in (("failed", 1), ("refused", 3), ("partial", 2)):
-        if status in statuses:
-            return code
-    return 0

@@ -25,108 +25,10 @@ from typing import Any
 
 import polars as pl
 
+from sync import state_schema
 from sync.errors import SyncError
 from sync.project import Audience
 from sync.warehouse import Warehouse, quote_ident
-
-DDL = (
-    """create table if not exists {s}.lists (
-        audience varchar not null,
-        list_id bigint not null,
-        list_name varchar not null,
-        role varchar not null,
-        created_at timestamp not null,
-        updated_at timestamp not null,
-        needs_replace boolean not null default false
-    )""",
-    """create table if not exists {s}.members (
-        list_id bigint not null,
-        email_sha256 varchar not null,
-        confirmed_at timestamp not null,
-        run_id varchar not null
-    )""",
-    """create table if not exists {s}.pending (
-        list_id bigint not null,
-        email_sha256 varchar not null,
-        action varchar not null,
-        run_id varchar not null,
-        upload_id varchar
-    )""",
-    # one row per member upload file: its life (sync/uploads.py)
-    """create table if not exists {s}.uploads (
-        upload_id varchar not null,
-        run_id varchar not null,
-        audience varchar not null,
-        list_id bigint not null,
-        action varchar not null,
-        rows bigint not null,
-        request_id varchar not null,
-        tracking_id varchar,
-        state varchar not null,
-        recorded_at timestamp not null,
-        sent_at timestamp,
-        finished_at timestamp,
-        error_code integer,
-        error_name varchar,
-        error_message varchar
-    )""",
-    """create table if not exists {s}.runs (
-        run_id varchar not null,
-        audience varchar not null,
-        list_name varchar not null,
-        role varchar not null,
-        list_id bigint,
-        status varchar not null,
-        started_at timestamp not null,
-        finished_at timestamp,
-        seconds double,
-        audience_rows bigint,
-        members_before bigint,
-        planned_adds bigint,
-        planned_removes bigint,
-        sent_adds bigint default 0,
-        sent_removes bigint default 0,
-        confirmed_adds bigint default 0,
-        confirmed_removes bigint default 0,
-        rejected bigint default 0,
-        guard varchar,
-        message varchar,
-        request_ids varchar
-    )""",
-    """create table if not exists {s}.row_errors (
-        run_id varchar not null,
-        audience varchar not null,
-        list_id bigint not null,
-        action varchar not null,
-        email_sha256 varchar not null,
-        error_code integer,
-        error_message varchar,
-        recorded_at timestamp not null,
-        attempts integer not null default 1,
-        parked_at timestamp,
-        resolved_at timestamp
-    )""",
-    """create table if not exists {s}.oauth_tokens (
-        name varchar not null,
-        refresh_token varchar not null,
-        source_fingerprint varchar not null,
-        updated_at timestamp not null
-    )""",
-)
-
-
-# State made by earlier versions: row_errors grew attempts/parked_at and one row per hash;
-# lists grew needs_replace (lists synced by an earlier version keep their members as known).
-MIGRATIONS = (
-    "alter table {s}.lists add column if not exists needs_replace boolean default false",
-    "alter table {s}.pending add column if not exists upload_id varchar",
-    "alter table {s}.row_errors add column if not exists attempts integer default 1",
-    "alter table {s}.row_errors add column if not exists parked_at timestamp",
-    "alter table {s}.row_errors add column if not exists resolved_at timestamp",
-    """delete from {s}.row_errors where rowid not in (
-        select max_by(rowid, recorded_at) from {s}.row_errors group by list_id, email_sha256
-    )""",
-)
 
 #: Runs a rejected row is sent on before it is parked (`sync run --max-row-attempts`).
 DEFAULT_MAX_ROW_ATTEMPTS = 3
@@ -161,9 +63,12 @@ class State:
         self.s = quote_ident(schema)
 
     def ensure(self) -> None:
-        self.wh.ensure_schema(self.schema)
-        for ddl in (*DDL, *MIGRATIONS):
-            self.wh.execute(ddl.format(s=self.s))
+        """The state tables created or migrated (`sync run`)."""
+        state_schema.create(self.wh, self.schema)
+
+    def readable(self) -> None:
+        """The state readable, nothing written (`plan`, `status`, `report`)."""
+        state_schema.readable(self.wh, self.schema)
 
     # ------------------------------------------------------------------ lists
     def list_id(self, audience: Audience) -> int | None:

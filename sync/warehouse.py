@@ -54,6 +54,7 @@ class Warehouse:
         self._open: duckdb.DuckDBPyConnection | None = con
         self._reopen = reopen
         self._in_transaction = False
+        self._scratch: list[str] = []  # in-memory schemas attached by scratch_schema
         self.database_name = database_name
 
     @property
@@ -66,7 +67,12 @@ class Warehouse:
     def release(self) -> None:
         """Give the database file back (other processes may open it) until the next
         statement; kept open inside a transaction, or when it cannot be opened again."""
-        if self._open is not None and self._reopen is not None and not self._in_transaction:
+        if (
+            self._open is not None
+            and self._reopen is not None
+            and not self._in_transaction
+            and not self._scratch
+        ):
             self._open.close()
             self._open = None
 
@@ -118,6 +124,9 @@ class Warehouse:
 
     def close(self) -> None:
         if self._open is not None:
+            for name in self._scratch:  # attached to the process's shared database instance
+                self._open.execute(f"detach {quote_ident(name)}")
+            self._scratch.clear()
             self._open.close()
             self._open = None
         self._reopen = None
@@ -202,6 +211,14 @@ class Warehouse:
 
     def ensure_schema(self, schema: str) -> None:
         self.execute(f"create schema if not exists {quote_ident(schema)}")
+
+    def scratch_schema(self, schema: str) -> None:
+        """`schema` as an empty in-memory database of this connection only (attached under
+        that name, so `schema.table` resolves to it): read-only commands read empty state
+        tables without creating anything in the warehouse. Detached again by `close`, and
+        never given back by `release` (it would be lost)."""
+        self.execute(f"attach ':memory:' as {quote_ident(schema)}")
+        self._scratch.append(schema)
 
     def is_sha256_hex(self, column: str) -> str:
         """SQL predicate: `column` is a lowercase 64-hex SHA-256."""

@@ -26,6 +26,7 @@ from sync.bing import (
     TransientBingError,
     UploadOutcome,
     parse_upload_result,
+    sdk,
 )
 from sync.standin import StandIn
 from tests.sync_harness import BING_FIXTURES as FIXTURES
@@ -631,3 +632,11 @@ def test_bulkfile_refuses_bad_input(tmp_path):
             tmp_path / "x.csv", name="n", description="", membership_duration=500, client_id=""
         )
     assert bulkfile.split_hashes(frame([]), 1, 10) == []
+
+
+def test_the_sdk_still_offers_the_internals_the_sync_relies_on(monkeypatch):
+    """sync/bing/sdk.py is the only user of the SDK's private parts: an upgrade that moves
+    one fails here, by name, not in production."""
+    assert sdk.check() == []
+    monkeypatch.setattr(sdk, "RELIED_ON", ((BulkFileReader, "_gone", ("x",)),))
+    assert sdk.check() == ["BulkFileReader._gone is gone"]

@@ -26,7 +26,9 @@ def import_graph() -> dict[str, set[str]]:
         found: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                # `from package import module` imports the module; anything else, the package
+                subs = [f"{node.module}.{a.name}" for a in node.names]
+                targets = subs if all(t in modules for t in subs) else [node.module]
             elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             else:

@@ -193,3 +193,34 @@ def test_expiring_lists_are_refreshed_before_microsoft_drops_members(
     )
     assert fresh == [(0,)]
     assert state_members(warehouse, list_id) == audience_hashes(warehouse, "audience_ltv_high")
+
+
+def test_plan_status_and_report_write_nothing(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """The read-only commands create no table: on a warehouse the sync never ran on they read
+    an empty state; on one an earlier version wrote they name the fix (`sync run` migrates)."""
+
+    def schemas() -> list[tuple[str, ...]]:
+        return sql(warehouse, "select schema_name from information_schema.schemata order by 1")
+
+    before = schemas()
+    assert ("sync_state",) not in before
+    plan = run_sync(warehouse, env, "plan")
+    assert plan.exit_code == 0 and plan.lists()["audience_ltv_high"]["adds"] == 4
+    assert run_sync(warehouse, env, "status").exit_code == 0
+    report = warehouse.workdir / "report.html"
+    assert run_sync(warehouse, env, "report", "-o", str(report)).exit_code == 0
+    assert "No runs recorded yet" in report.read_text()
+    assert schemas() == before
+
+    sql(warehouse, "create schema sync_state")
+    sql(  # the lists table of an earlier version: no needs_replace, no other table yet
+        warehouse,
+        "create table sync_state.lists (audience varchar, list_id bigint, list_name varchar, "
+        "role varchar, created_at timestamp, updated_at timestamp)",
+    )
+    old = run_sync(warehouse, env, "plan")
+    assert old.exit_code == 1 and "run `sync run` once" in old.stderr
+    assert run_sync(warehouse, env, "run").exit_code == 0  # creates and migrates
+    assert run_sync(warehouse, env, "plan").exit_code == 0

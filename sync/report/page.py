@@ -392,7 +392,7 @@ def build_report(
     `audience_states_snapshot` in the audience tables' schema, else `name`, `schema.name` or
     `database.schema.name`. A missing snapshot gives a note instead of the transition
     matrix. Charts cover the last `max_runs` runs. Reads only; the state tables must exist
-    (`State.ensure()`, as every command's Context does).
+    (`State.ensure()` or `State.readable()`, as every command's Context makes them).
     """
     return render(
         collect(

@@ -9,13 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from sync.errors import ConfigError
 from sync.project import Audience
 from sync.report.format import MARKERS, PALETTE, _utc
 from sync.warehouse import Warehouse, quote_ident
 
 SNAPSHOT_NAME = "audience_states_snapshot"
-STATE_TABLES = ("lists", "members", "runs", "row_errors", "uploads")
 DEFAULT_MAX_RUNS = 60
 NONE_STATE = "none"
 
@@ -300,13 +298,8 @@ def collect(
     max_runs: int = DEFAULT_MAX_RUNS,
     generated_at: datetime | None = None,
 ) -> ReportData:
-    """Everything the page shows, as counts (read-only; state tables must exist)."""
-    missing = [t for t in STATE_TABLES if wh.columns(state_schema, t) is None]
-    if missing:
-        raise ConfigError(
-            f"the sync's state tables ({', '.join(missing)}) are not in schema {state_schema!r}: "
-            "check --state-schema, or run `sync run` (or `sync status`) once to create them"
-        )
+    """Everything the page shows, as counts. Reads only; the state tables must be readable
+    (`State.ensure()` or `State.readable()`, as every command's Context makes them)."""
     now = _utc(generated_at) or datetime.now(UTC).replace(tzinfo=None)
     s = quote_ident(state_schema)
     lists = _list_infos(wh, s, audiences)
