@@ -25,7 +25,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import ROOT, StandInProcess, _duckdb_rows, _inflate, _tool, bing_audiences, measure
+from benchmark import _inflate
+from measure import ROOT, StandInProcess, _duckdb_rows, _tool, bing_audiences, measure
 
 
 def build_demo(work: Path, env: dict[str, str]) -> None:
@@ -51,6 +52,8 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=60.0, help="time compression factor")
     parser.add_argument("--max-runs", type=int, default=12)
     args = parser.parse_args()
+    if not 1 <= args.scale <= 600:
+        parser.error("--scale must be 1-600 (sync run waits at least 1 s per upload)")
     per_10k = 60.0 / args.scale
     interval, wait = 3600.0 / args.scale, 600.0 / args.scale
     work = Path(tempfile.mkdtemp(prefix="slow-microsoft-"))
@@ -85,6 +88,9 @@ def main() -> int:
                 slot = started + (n - 1) * interval
                 time.sleep(max(0.0, slot - time.monotonic()))
                 run = measure(f"run-{n}", cmd, env=run_env, timeout=3600, workdir=work / "logs")
+                if not run.stdout.strip():
+                    print(f"run {n} printed no JSON (exit {run.rc}):\n{run.stderr_tail}")
+                    return 1
                 doc = json.loads(run.stdout)
                 ltv = next(x for x in doc["lists"] if x["audience"] == table)
                 print(f"run {n} at t={slot - started:5.0f} s: {run.wall_s:6.1f} s, peak RSS "

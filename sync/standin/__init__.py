@@ -9,6 +9,7 @@ Run it with ``sync-standin`` (see ``--help``) or in-process::
         ...
 """
 
-from .server import FAULT_KINDS, OPERATIONS, SERVICE_PATH, Fault, StandIn
+from .faults import FAULT_KINDS, Fault
+from .server import OPERATIONS, SERVICE_PATH, StandIn
 
 __all__ = ["FAULT_KINDS", "OPERATIONS", "SERVICE_PATH", "Fault", "StandIn"]

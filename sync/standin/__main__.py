@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from .server import CONTROL_PREFIX, FAULT_KINDS, StandIn
+from .faults import FAULT_KINDS
+from .server import CONTROL_PREFIX, StandIn
 
 _KINDS = textwrap.fill(", ".join(FAULT_KINDS) + ".", width=88, subsequent_indent="  ")
 EPILOG = f"""

@@ -22,70 +22,42 @@ import itertools
 import json
 import logging
 import os
-import socket
-import struct
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from . import bulkcsv, soap
 from .bulkcsv import BulkFileError, ListRecord, Rules
+from .faults import Faults
+from .web import (
+    CONTROL_PREFIX,
+    FILE_PREFIX,
+    SERVICE_PATH,
+    UPLOAD_PREFIX,
+    Handler,
+    Server,
+    multipart_file,
+)
 
 log = logging.getLogger("sync.standin")
 
-SERVICE_PATH = "/Api/Advertiser/CampaignManagement/v13/BulkService.svc"
-UPLOAD_PREFIX = "/_bulk/upload/"
-FILE_PREFIX = "/_bulk/files/"
-CONTROL_PREFIX = "/_standin/"
 
 #: Operation names used by ``.calls`` and by the ``operation`` filter of faults.
 UPLOAD_FILE = "UploadFile"
 DOWNLOAD_FILE = "DownloadFile"
 OPERATIONS = (*soap.OPERATIONS, UPLOAD_FILE, DOWNLOAD_FILE)
 
-FAULT_KINDS = (
-    "http_error",  # status: int = 500 -> plain HTTP error, no SOAP body
-    "reset",  # close the socket without a reply
-    "delay",  # seconds: float -> answer late
-    "throttle",  # code: 117 (GetBulkUploadStatus) | 4204 (GetBulkUploadUrl) -> SOAP fault
-    "upload_failed",  # the next upload's status comes back Failed; nothing is applied
-    "reject_rows",  # hashes: [str], code: int = 8004 -> per-row errors in the result file
-    "terms_not_accepted",  # list_ids: [int] | None -> 8003 on Customer List rows
-    "pending",  # polls: int -> the next upload stays InProgress for that many status polls
-    "global_delay",  # seconds: float -> delay every request from now on (not counted)
-)
-
-_THROTTLE_DEFAULT_OPERATION = {117: "GetBulkUploadStatus", 4204: "GetBulkUploadUrl"}
 _FIRST_LIST_ID = 810_000_001
 _MAX_FILES = 500
 _MAX_REQUESTS = 5_000
 _DEFAULT_ACCOUNT_ID = 180_000_001
 _DEFAULT_CUSTOMER_ID = 250_000_001
-
-
-@dataclass
-class Fault:
-    id: int
-    kind: str
-    count: int | None  # remaining firings; None = until cleared
-    operation: str | None  # None = any operation
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "count": self.count,
-            "operation": self.operation,
-            **self.params,
-        }
 
 
 @dataclass
@@ -146,13 +118,12 @@ class StandIn:
         self.set_processing(processing_seconds, processing_seconds_per_10k_rows, out_of_order)
         self._lists: dict[int, ListRecord] = {}
         self._next_id = _FIRST_LIST_ID
-        self._faults: list[Fault] = []
-        self._fault_ids = itertools.count(1)
+        self._faults = Faults(OPERATIONS)
         self._calls: list[str] = []
         self._uploads: dict[str, _Upload] = {}
         self._downloads: dict[str, _Download] = {}
         self._files: dict[str, bytes] = {}
-        self._refresh_counter = itertools.count(1)
+        self.refresh_counter = itertools.count(1)  # refresh tokens handed out (control API)
         #: Form fields of requests to the test OAuth endpoint (see :meth:`refresh_url`).
         self.oauth_requests: list[dict[str, str]] = []
         self._server: ThreadingHTTPServer | None = None
@@ -166,7 +137,7 @@ class StandIn:
     def start(self) -> StandIn:
         if self._server is not None:
             return self
-        server = _Server((self.host, self.port), _Handler)
+        server = Server((self.host, self.port), Handler)
         server.standin = self
         self._server = server
         self.port = server.server_address[1]
@@ -300,7 +271,7 @@ class StandIn:
 
     def faults(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [f.to_json() for f in self._faults]
+            return self._faults.all()
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -413,11 +384,11 @@ class StandIn:
         - ``pending``: ``polls`` - the next upload reports InProgress that many times.
         - ``global_delay``: ``seconds`` - same as :meth:`set_delay` (count is ignored).
         """
-        fault = self._make_fault(kind, count, operation, params)
-        if fault is None:
+        fault = self._faults.make(kind, count, operation, params)
+        if kind == "global_delay":
+            self.set_delay(fault.params["seconds"])
             return {"kind": "global_delay", "seconds": self._delay}
-        with self._lock:
-            self._faults.append(fault)
+        self._faults.arm(fault)
         log.info("fault armed: %s x%s", fault.kind, "inf" if fault.count is None else fault.count)
         return fault.to_json()
 
@@ -428,86 +399,21 @@ class StandIn:
     # ---------------------------------------------------------------------------------------
     # Internals: faults
 
-    def _make_fault(
-        self, kind: str, count: int | None, operation: str | None, params: dict[str, Any]
-    ) -> Fault | None:
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
-        if count is not None and (not isinstance(count, int) or count < 1):
-            raise ValueError("count must be a positive integer or None")
-        if operation not in (None, "*") and operation not in OPERATIONS:
-            raise ValueError(f"unknown operation {operation!r}; expected one of {OPERATIONS}")
-        clean: dict[str, Any] = {}
-        if kind == "http_error":
-            status = int(params.pop("status", 500))
-            if not 400 <= status <= 599:
-                raise ValueError("status must be an HTTP error status (400-599)")
-            clean["status"] = status
-        elif kind in ("delay", "global_delay"):
-            seconds = float(params.pop("seconds", params.pop("delay", 0)))
-            if seconds < 0:
-                raise ValueError("seconds must be >= 0")
-            if kind == "global_delay":
-                self.set_delay(seconds)
-                return None
-            clean["seconds"] = seconds
-        elif kind == "throttle":
-            code = int(params.pop("code", 117))
-            if code not in _THROTTLE_DEFAULT_OPERATION:
-                raise ValueError("throttle code must be 117 or 4204")
-            clean["code"] = code
-            if operation is None:
-                operation = _THROTTLE_DEFAULT_OPERATION[code]
-        elif kind == "reject_rows":
-            hashes = params.pop("hashes", None)
-            if isinstance(hashes, str) or not hashes:
-                raise ValueError("reject_rows needs hashes=[...]")
-            clean["hashes"] = sorted({str(h) for h in hashes})
-            clean["code"] = int(params.pop("code", 8004))
-            clean["error"] = str(params.pop("error", bulkcsv.error_name(clean["code"])))
-        elif kind == "terms_not_accepted":
-            list_ids = params.pop("list_ids", None)
-            clean["list_ids"] = None if list_ids is None else sorted(int(i) for i in list_ids)
-        elif kind == "pending":
-            polls = int(params.pop("polls", 1))
-            if polls < 1:
-                raise ValueError("polls must be >= 1")
-            clean["polls"] = polls
-        if params:
-            raise ValueError(f"unexpected parameters for {kind}: {sorted(params)}")
-        if operation == "*":
-            operation = None
-        return Fault(next(self._fault_ids), kind, count, operation, clean)
-
-    def _consume(self, fault: Fault) -> None:
-        if fault.count is not None:
-            fault.count -= 1
-            if fault.count <= 0 and fault in self._faults:
-                self._faults.remove(fault)
-
-    def _take(self, kind: str, operation: str) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.kind == kind and fault.operation in (None, operation):
-                    self._consume(fault)
-                    return fault
-        return None
-
-    def _preflight(self, handler: _Handler, operation: str) -> bool:
+    def _preflight(self, handler: Handler, operation: str) -> bool:
         """Log the call and apply delay / reset / HTTP error faults. False: request handled."""
         with self._lock:
             self._calls.append(operation)
             delay = self._delay
-        fault = self._take("delay", operation)
+        fault = self._faults.take("delay", operation)
         if fault is not None:
             delay += fault.params["seconds"]
         if delay > 0:
             time.sleep(delay)
-        if self._take("reset", operation) is not None:
+        if self._faults.take("reset", operation) is not None:
             log.info("%s: connection reset (injected)", operation)
             handler.reset_connection()
             return False
-        fault = self._take("http_error", operation)
+        fault = self._faults.take("http_error", operation)
         if fault is not None:
             status = fault.params["status"]
             log.info("%s: HTTP %d (injected)", operation, status)
@@ -570,13 +476,13 @@ class StandIn:
                 del self._downloads[next(iter(self._downloads))]
         return token
 
-    def _file_url(self, handler: _Handler, token: str) -> str:
+    def _file_url(self, handler: Handler, token: str) -> str:
         return handler.origin(self) + FILE_PREFIX + token
 
     # ---------------------------------------------------------------------------------------
     # Internals: SOAP operations
 
-    def handle_soap(self, handler: _Handler, body: bytes) -> None:
+    def handle_soap(self, handler: Handler, body: bytes) -> None:
         try:
             request = soap.parse_request(body, handler.headers.get("SOAPAction"))
         except soap.SoapRequestError as exc:
@@ -593,7 +499,7 @@ class StandIn:
                 soap.adapi_fault(105, "InvalidCredentials", soap.MESSAGES[105], tracking_id),
             )
             return
-        fault = self._take("throttle", operation)
+        fault = self._faults.take("throttle", operation)
         if fault is not None:
             code = fault.params["code"]
             log.info("%s: throttled (%d, injected)", operation, code)
@@ -695,7 +601,7 @@ class StandIn:
     ) -> bulkcsv.UploadResult:
         with self._lock:
             rules = Rules()
-            armed = [f for f in self._faults if f.operation in (None, operation)]
+            armed = self._faults.armed(operation)
             reject_faults = [f for f in armed if f.kind == "reject_rows"]
             for fault in reversed(reject_faults):  # earlier faults win
                 for h in fault.params["hashes"]:
@@ -718,15 +624,15 @@ class StandIn:
             )
             for fault in reject_faults:
                 if result.rejected.intersection(fault.params["hashes"]):
-                    self._consume(fault)
+                    self._faults.consume(fault)
             if result.terms_hit:
                 for fault in terms_faults:
-                    self._consume(fault)
+                    self._faults.consume(fault)
             if result.changed:
                 self._persist()
         return result
 
-    def handle_upload(self, handler: _Handler, request_id: str, body: bytes) -> None:
+    def handle_upload(self, handler: Handler, request_id: str, body: bytes) -> None:
         if not self._preflight(handler, UPLOAD_FILE):
             return
         if self.token is not None and handler.headers.get("AuthenticationToken") != self.token:
@@ -749,18 +655,18 @@ class StandIn:
                 )
                 return
             upload.status = "FileUploaded"
-        payload = _multipart_file(handler.headers.get("Content-Type", ""), body)
+        payload = multipart_file(handler.headers.get("Content-Type", ""), body)
         if payload is None:
             with self._lock:
                 upload.status = "PendingFileUpload"
             handler.send_json(400, {"Message": "multipart/form-data with a 'file' part expected"})
             return
-        if self._take("upload_failed", UPLOAD_FILE) is not None:
+        if self._faults.take("upload_failed", UPLOAD_FILE) is not None:
             log.info("upload will report Failed (injected)")
             self._fail(upload, soap.MESSAGES[0])
             handler.send(200, b"", "text/plain")
             return
-        pending = self._take("pending", UPLOAD_FILE)
+        pending = self._faults.take("pending", UPLOAD_FILE)
         try:
             header, rows = bulkcsv.parse_csv_bytes(bulkcsv.unzip_upload(payload))
         except BulkFileError as exc:
@@ -788,7 +694,7 @@ class StandIn:
             self._process(upload, header, rows)
         handler.send(200, b"", "text/plain")
 
-    def handle_file(self, handler: _Handler, token: str) -> None:
+    def handle_file(self, handler: Handler, token: str) -> None:
         if not self._preflight(handler, DOWNLOAD_FILE):
             return
         with self._lock:
@@ -797,208 +703,3 @@ class StandIn:
             handler.send(404, b"Not found", "text/plain")
             return
         handler.send(200, data, "application/zip")
-
-    # ---------------------------------------------------------------------------------------
-    # Internals: control API
-
-    def handle_control(self, handler: _Handler, method: str, path: str, body: bytes) -> None:
-        route = path[len(CONTROL_PREFIX) :].strip("/")
-        if route == "oauth/token" and method == "POST":
-            self._oauth_token(handler, body)
-            return
-        try:
-            payload = json.loads(body) if body.strip() else None
-        except ValueError:
-            handler.send_json(400, {"error": "body is not JSON"})
-            return
-        try:
-            if route == "lists" and method == "GET":
-                lists = self.lists()
-                handler.send_json(
-                    200,
-                    {
-                        "lists": {
-                            str(i): {**rec, "members": sorted(rec["members"])}
-                            for i, rec in lists.items()
-                        }
-                    },
-                )
-            elif route == "lists" and method == "POST":
-                payload = payload or {}
-                list_id = self.add_list(
-                    name=payload["name"],
-                    membership_duration=payload.get("membership_duration", -1),
-                    members=payload.get("members", ()),
-                    list_id=payload.get("list_id"),
-                    description=payload.get("description", ""),
-                )
-                handler.send_json(200, {"list_id": list_id})
-            elif route.startswith("lists/") and method in ("POST", "DELETE"):
-                list_id = int(route.split("/", 1)[1])
-                if method == "DELETE":
-                    self.delete_list(list_id)
-                else:
-                    payload = payload or {}
-                    self.edit_list(
-                        list_id,
-                        name=payload.get("name"),
-                        membership_duration=payload.get("membership_duration"),
-                    )
-                handler.send_json(200, {"list_id": list_id})
-            elif route == "faults" and method == "GET":
-                handler.send_json(200, {"faults": self.faults()})
-            elif route == "faults" and method == "POST":
-                items = payload if isinstance(payload, list) else [payload or {}]
-                armed = [self.inject(**item) for item in items]
-                handler.send_json(200, {"faults": armed})
-            elif route == "faults" and method == "DELETE":
-                self.clear_faults()
-                handler.send_json(200, {"faults": []})
-            elif route == "reset" and method == "POST":
-                self.reset()
-                handler.send_json(200, {"reset": True})
-            elif route == "calls" and method == "GET":
-                handler.send_json(200, {"calls": self.calls})
-            elif route == "calls" and method == "DELETE":
-                self.clear_calls()
-                handler.send_json(200, {"calls": []})
-            else:
-                handler.send_json(404, {"error": f"no route {method} {CONTROL_PREFIX}{route}"})
-        except (KeyError, TypeError, ValueError) as exc:
-            handler.send_json(400, {"error": str(exc)})
-
-    def _oauth_token(self, handler: _Handler, body: bytes) -> None:
-        """A minimal OAuth token endpoint (refresh_token grant) for tests of token rotation.
-
-        Refresh tokens starting with ``invalid`` get ``invalid_grant``; others get a new access
-        token (the configured ``token``) and a new refresh token ``standin-refresh-token-<n>``.
-        """
-        form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        with self._lock:
-            self.oauth_requests.append(form)
-        if form.get("grant_type") != "refresh_token" or not form.get("client_id"):
-            handler.send_json(400, {"error": "invalid_request", "error_description": "bad form"})
-            return
-        if form.get("refresh_token", "").startswith("invalid"):
-            handler.send_json(
-                400,
-                {"error": "invalid_grant", "error_description": "The refresh token is invalid."},
-            )
-            return
-        n = next(self._refresh_counter)
-        handler.send_json(
-            200,
-            {
-                "access_token": self.token or "standin-access-token",
-                "refresh_token": f"standin-refresh-token-{n}",
-                "expires_in": 3600,
-                "token_type": "Bearer",
-            },
-        )
-
-
-def _multipart_file(content_type: str, body: bytes) -> bytes | None:
-    """The content of the ``file`` part of a multipart/form-data body."""
-    if "multipart/form-data" not in content_type or "boundary=" not in content_type:
-        return None
-    boundary = content_type.split("boundary=", 1)[1].split(";", 1)[0].strip().strip('"')
-    delimiter = b"--" + boundary.encode()
-    for part in body.split(delimiter)[1:]:
-        if part.startswith(b"--"):
-            break
-        head, sep, content = part.partition(b"\r\n\r\n")
-        if not sep:
-            continue
-        disposition = head.decode("latin-1").lower()
-        if 'name="file"' in disposition:
-            return content[:-2] if content.endswith(b"\r\n") else content
-    return None
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    standin: StandIn
-
-    def handle_error(self, request, client_address) -> None:
-        log.debug("connection error from a client", exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    server_version = "BingBulkStandIn/1.0"
-    protocol_version = "HTTP/1.0"
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Paths carry request ids and file tokens only; never hashes.
-        log.info("%s %s", self.address_string(), format % args)
-
-    def origin(self, standin: StandIn) -> str:
-        host = self.headers.get("Host")
-        return f"http://{host}" if host else standin.base_url
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def send(self, status: int, body: bytes, content_type: str) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if body and self.command != "HEAD":
-                self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            log.debug("client went away before the reply was sent")
-
-    def send_xml(self, status: int, body: bytes) -> None:
-        self.send(status, body, "text/xml; charset=utf-8")
-
-    def send_json(self, status: int, data: Any) -> None:
-        self.send(status, json.dumps(data).encode(), "application/json")
-
-    def reset_connection(self) -> None:
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        with contextlib.suppress(OSError):
-            self.connection.close()
-
-    # -- verbs -------------------------------------------------------------------------------
-
-    def _route(self, method: str) -> None:
-        standin = self.server.standin
-        path = urlsplit(self.path).path
-        body = self._read_body() if method in ("POST", "PUT", "DELETE") else b""
-        if path.startswith(CONTROL_PREFIX):
-            standin.handle_control(self, method, path, body)
-        elif method == "POST" and path.startswith(UPLOAD_PREFIX):
-            standin.handle_upload(self, path[len(UPLOAD_PREFIX) :], body)
-        elif method == "GET" and path.startswith(FILE_PREFIX):
-            standin.handle_file(self, path[len(FILE_PREFIX) :])
-        elif method == "POST" and path.rstrip("/").lower() == SERVICE_PATH.lower():
-            standin.handle_soap(self, body)
-        else:
-            self.send(404, b"Not found", "text/plain")
-
-    def do_GET(self) -> None:
-        self._route("GET")
-
-    def do_POST(self) -> None:
-        self._route("POST")
-
-    def do_DELETE(self) -> None:
-        self._route("DELETE")
