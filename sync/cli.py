@@ -251,7 +251,8 @@ def _progress_printer() -> Callable[[str, str, int, int], None]:
               help="How many recent runs to show per list (with --json).")  # fmt: skip
 @handle_errors
 def status(as_json: bool, history: int, **kw: Any) -> None:
-    """Per list: its Bing id, confirmed members, last runs, uploads in flight, row errors.
+    """Per list: its Bing id, confirmed members, Microsoft's matched size (the match rate),
+    last runs, uploads in flight, row errors.
 
     Reads only the warehouse; sends nothing and needs no credentials.
 
@@ -260,6 +261,7 @@ def status(as_json: bool, history: int, **kw: Any) -> None:
       sync status
       sync status --json --history 20 | jq '.lists[] | {list_name, members}'
     """
+    from sync import sizes
     from sync.uploads import Uploads
 
     ctx = Context(kw)
@@ -268,6 +270,7 @@ def status(as_json: bool, history: int, **kw: Any) -> None:
         uploads = Uploads(ctx.state)
         for item in lists:
             item["in_flight_uploads"] = uploads.summary(item["list_id"])
+            item["microsoft_size"] = sizes.latest(ctx.state, item["list_id"], item["members"])
     if as_json:
         emit_json({"command": "status", "lists": lists})
     else:

@@ -132,6 +132,14 @@ def print_run(lists: list[dict[str, Any]], seconds: float, code: int) -> None:
     click.echo(f"{len(lists)} list(s) in {seconds:.1f} s, exit code {code}")
 
 
+def _matched(size: dict[str, Any] | None) -> str:
+    """Microsoft's matched size and the match rate, e.g. `5 (56%)`; `-` before it sized it."""
+    if not size or size["search_size"] is None:
+        return "-"
+    rate = f" ({size['match_rate']:.0%})" if size["match_rate"] is not None else ""
+    return f"{size['search_size']:,}{rate}"
+
+
 def print_status(lists: list[dict[str, Any]]) -> None:
     rows = []
     for s in lists:
@@ -141,7 +149,7 @@ def print_status(lists: list[dict[str, Any]]) -> None:
         rows.append(
             [
                 s["list_name"], s["role"], str(s["list_id"] or "-"), _n(s["members"]),
-                _n(last.get("started_at")), last.get("status", "never"),
+                _matched(s.get("microsoft_size")), _n(last.get("started_at")), last.get("status", "never"),
                 _n(last.get("confirmed_adds")), _n(last.get("confirmed_removes")), _n(errors),
                 _n(parked),
             ]
@@ -151,6 +159,7 @@ def print_status(lists: list[dict[str, Any]]) -> None:
         "role",
         "list id",
         "members",
+        "matched",
         "last run",
         "status",
         "added",

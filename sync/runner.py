@@ -4,9 +4,8 @@ Order matters: exclusion (suppression) lists first, removes included, so someone
 bought is suppressed before they leave a recovery list. Within a list, results of uploads
 left in flight by earlier runs are collected first (sync/uploads.py: each upload is recorded
 with its request id before its file is sent), then removes go before adds, each as its own
-uploads, each committed as its result comes. An upload Microsoft is still processing when
-the run's wait ends stays in flight for a later run: it is never sent twice.
-"""
+uploads, each committed as its result comes; one still processing when the run's wait ends
+stays in flight for a later run (never sent twice)."""
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from sync import sizes
 from sync.bing import (
     Bing,
     BingError,
@@ -432,6 +432,7 @@ class Runner:
             )
             return
         _require_duration(a, remote)
+        sizes.record(self.state, self.run_id, remote)
         if remote.name != a.list_name:
             result.message = (
                 f"list {list_id} is named {remote.name!r} at Microsoft (renamed outside the "

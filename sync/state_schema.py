@@ -86,6 +86,14 @@ DDL = (
         parked_at timestamp,
         resolved_at timestamp
     )""",
+    # Microsoft's sizes of each list, as the run's list check saw them (sync/sizes.py)
+    """create table if not exists {s}.list_sizes (
+        list_id bigint not null,
+        run_id varchar not null,
+        observed_at timestamp not null,
+        search_size bigint,
+        network_size bigint
+    )""",
     """create table if not exists {s}.oauth_tokens (
         name varchar not null,
         refresh_token varchar not null,

@@ -441,3 +441,35 @@ def test_uploads_processed_out_of_order_still_converge(
     assert bing.reordered > 0, "no upload overtook another: nothing proven"
     (files,) = sql(warehouse, "select count(*) from sync_state.uploads")[0]
     assert bing.calls.count("UploadFile") == files + len(done)  # + one create per list
+
+
+def test_microsofts_matched_sizes_are_shown_beside_the_members(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """Microsoft sizes a list ~48 h after an upload: before that there is no size; then the
+    run's list check records it and `status` shows it beside the members (the match rate)."""
+    first = run_sync(warehouse, env, "run", *FAST)
+    assert first.exit_code == 0, first.stderr
+    status = run_sync(warehouse, env, "status").doc["lists"]
+    assert all(item["microsoft_size"] is None for item in status)  # not sized yet
+    bing.match_share = 0.6  # Microsoft matched 60 % of each list's people
+    assert run_sync(warehouse, env, "run", *FAST).exit_code == 0  # nothing to send
+    status = run_sync(warehouse, env, "status").doc["lists"]
+    for item in status:
+        size = item["microsoft_size"]
+        members = len(audience_hashes(warehouse, item["audience"]))
+        assert item["members"] == members > 0
+        assert size["search_size"] == size["network_size"] == round(0.6 * members)
+        assert size["match_rate"] == round(size["search_size"] / members, 3)
+        assert size["serving"] is False  # fewer than 300 matched people
+        assert size["changed_at"] == size["observed_at"]
+    bing.match_share = 1.0
+    assert run_sync(warehouse, env, "run", *FAST).exit_code == 0
+    assert run_sync(warehouse, env, "run", *FAST).exit_code == 0
+    ltv = next(i for i in run_sync(warehouse, env, "status").doc["lists"] if i["audience"] == LTV)
+    size = ltv["microsoft_size"]
+    assert (size["search_size"], size["match_rate"]) == (4, 1.0)
+    assert size["changed_at"] < size["observed_at"]  # the size changed one run before
+    page = warehouse.workdir / "report.html"
+    assert run_sync(warehouse, env, "report", "-o", str(page)).exit_code == 0
+    assert "Matched (Microsoft)" in page.read_text() and "4 (100%)" in page.read_text()

@@ -26,6 +26,8 @@ class RemoteList:
     name: str
     membership_duration: int | None
     description: str = ""
+    search_size: int | None = None  # Microsoft's matched sizes (~48 h after an upload)
+    network_size: int | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,6 +185,14 @@ def read_lists(path: Path) -> list[RemoteList]:
                     name=getattr(audience, "Name", None) or "",
                     membership_duration=getattr(audience, "MembershipDuration", None),
                     description=getattr(audience, "Description", None) or "",
+                    search_size=_size(getattr(audience, "SearchSize", None)),
+                    network_size=_size(getattr(audience, "AudienceNetworkSize", None)),
                 )
             )
     return out
+
+
+def _size(value: Any) -> int | None:
+    """A size field of the download (the SDK keeps the network size as text)."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() else None

@@ -119,6 +119,8 @@ def _header(data: ReportData) -> str:
             f'<span class="badge role">{_t(li.audience.role)}</span>',
             _t(li.list_id) if li.list_id is not None else DASH,
             _n(li.members),
+            _n(li.matched)
+            + (f" ({li.matched / li.members:.0%})" if li.matched and li.members else ""),
             (
                 f'<span class="nowrap">{_when(li.last_run_at, "%Y-%m-%d %H:%M")}</span> '
                 if li.last_run_at
@@ -131,10 +133,19 @@ def _header(data: ReportData) -> str:
     table = _table(
         "table-lists",
         "Lists: Bing list, dbt model, role, Bing list id, members Microsoft confirmed now, "
-        "last run.",
-        ["List", "Audience model", "Role", "List id", "Confirmed members", "Last run (UTC)"],
+        "the people Microsoft matched (its Audience Search Size, about 48 h after an upload) "
+        "with the match rate, last run.",
+        [
+            "List",
+            "Audience model",
+            "Role",
+            "List id",
+            "Confirmed members",
+            "Matched (Microsoft)",
+            "Last run (UTC)",
+        ],
         rows,
-        numeric={3, 4},
+        numeric={3, 4, 5},
     )
     return f"""<header>
 <h1>Customer Match sync report</h1>

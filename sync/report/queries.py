@@ -28,6 +28,7 @@ class ListInfo:
     marker: str
     list_id: int | None = None
     members: int = 0
+    matched: int | None = None  # Microsoft's Audience Search Size, last seen (sync/sizes.py)
     last_run_at: datetime | None = None
     last_status: str | None = None
 
@@ -65,6 +66,10 @@ def _list_infos(wh: Warehouse, s: str, audiences: Sequence[Audience]) -> list[Li
     id_of = dict(zip(latest["audience"].to_list(), latest["list_id"].to_list(), strict=True))
     counts = wh.fetch(f"select list_id, count(*) as n from {s}.members group by list_id")
     members = dict(zip(counts["list_id"].to_list(), counts["n"].to_list(), strict=True))
+    sizes = wh.fetch(
+        f"select list_id, arg_max(search_size, observed_at) as n from {s}.list_sizes group by 1"
+    )
+    matched = dict(zip(sizes["list_id"].to_list(), sizes["n"].to_list(), strict=True))
     out = []
     for i, a in enumerate(audiences):
         list_id = id_of.get(a.name, a.list_id)
@@ -75,6 +80,7 @@ def _list_infos(wh: Warehouse, s: str, audiences: Sequence[Audience]) -> list[Li
                 marker=MARKERS[i % len(MARKERS)],
                 list_id=list_id,
                 members=int(members.get(list_id, 0)) if list_id is not None else 0,
+                matched=matched.get(list_id),
             )
         )
     return out

@@ -87,6 +87,13 @@ Every fault takes "count" (default 1, null = until cleared) and "operation"
     help="A file that arrives while others are processing is processed before them "
     "(Microsoft promises no order between uploads).",
 )
+@click.option(
+    "--match-share",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Report this share of each list's members as matched (Audience Search Size); "
+    "unset: no size, as Microsoft before it has sized a list (~48 h).",
+)
 @click.option("--quiet", is_flag=True, help="Log warnings only.")
 def main(
     host: str,
@@ -97,6 +104,7 @@ def main(
     processing_seconds: float,
     processing_seconds_per_10k_rows: float,
     out_of_order: bool,
+    match_share: float | None,
     quiet: bool,
 ) -> None:
     """Serve a loopback stand-in for Microsoft Advertising's Bulk v13 service.
@@ -118,6 +126,7 @@ def main(
         processing_seconds=processing_seconds,
         processing_seconds_per_10k_rows=processing_seconds_per_10k_rows,
         out_of_order=out_of_order,
+        match_share=match_share,
     )
     try:
         standin.start()

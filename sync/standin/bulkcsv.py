@@ -429,9 +429,14 @@ def zip_bytes(name: str, data: bytes) -> bytes:
 
 
 def download_csv(
-    account_id: int, customer_id: int, lists: Iterable[ListRecord], include_lists: bool
+    account_id: int,
+    customer_id: int,
+    lists: Iterable[ListRecord],
+    include_lists: bool,
+    match_share: float | None = None,
 ) -> bytes:
-    """A bulk download file with the Account record and (optionally) every Customer List."""
+    """A bulk download file with the Account record and (optionally) every Customer List,
+    with Microsoft's matched sizes (``match_share`` of the members) when one is set."""
     header = DOWNLOAD_HEADER
     idx = {name: i for i, name in enumerate(header)}
 
@@ -452,6 +457,7 @@ def download_csv(
     ]
     if include_lists:
         for record in sorted(lists, key=lambda r: r.list_id):
+            matched = None if match_share is None else round(len(record.members) * match_share)
             rows.append(
                 row(
                     Type=TYPE_LIST,
@@ -464,6 +470,8 @@ def download_csv(
                     Audience=record.name,
                     Membership_Duration=record.membership_duration,
                     Supported_Campaign_Types="Search;Shopping;DynamicSearchAds;Audience",
+                    Audience_Search_Size=matched,
+                    Audience_Network_Size=matched,
                 )
             )
     return write_csv(header, rows)

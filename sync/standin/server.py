@@ -102,6 +102,7 @@ class StandIn:
         processing_seconds: float = 0.0,
         processing_seconds_per_10k_rows: float = 0.0,
         out_of_order: bool = False,
+        match_share: float | None = None,
     ):
         self.host = host
         self.port = port
@@ -116,6 +117,9 @@ class StandIn:
         #: Files processed after a file that arrived later (see ``set_processing``).
         self.reordered = 0
         self.set_processing(processing_seconds, processing_seconds_per_10k_rows, out_of_order)
+        #: Share of a list's members Microsoft reports as matched (Audience Search Size in the
+        #: bulk download); None: no size, as for a list Microsoft has not sized yet (~48 h).
+        self.match_share = match_share
         self._lists: dict[int, ListRecord] = {}
         self._next_id = _FIRST_LIST_ID
         self._faults = Faults(OPERATIONS)
@@ -557,6 +561,7 @@ class StandIn:
                 self.customer_id,
                 list(self._lists.values()),
                 include_lists="CustomerLists" in entities,
+                match_share=self.match_share,
             )
             request_id = uuid.uuid4().hex
             token = self._register_file(bulkcsv.zip_bytes(f"Download-{request_id}.csv", data))
