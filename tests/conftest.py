@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from sync.standin import StandIn
-from tests.dbt_project import Build, dbt, new_build
-from tests.sync_harness import OUTPUTS, TOKEN, identifiers_in, sync_env
+from tests.harness.dbt import Build, dbt, new_build
+from tests.harness.sync import OUTPUTS, TOKEN, identifiers_in, sync_env
 
 #: Seconds the test stand-in takes to process each uploaded file (never 0: no instant world).
 PROCESSING_SECONDS = 0.05

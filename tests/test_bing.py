@@ -29,7 +29,7 @@ from sync.bing import (
     sdk,
 )
 from sync.standin import StandIn
-from tests.sync_harness import BING_FIXTURES as FIXTURES
+from tests.harness.sync import BING_FIXTURES as FIXTURES
 
 TOKEN = "access-token-for-tests-0123456789abcdef"
 FAST = RetryPolicy(

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.crash_harness import (
+from tests.harness.crash import (
     Applied,
     Finished,
     Kill,
@@ -49,7 +49,7 @@ from tests.crash_harness import (
     phase_table,
     snapshot,
 )
-from tests.dbt_project import Build
+from tests.harness.dbt import Build
 
 DELAY = 0.08  # seconds the stand-in waits before answering any request while a run is killed
 KILL_POINTS = 30  # in the sweep alone

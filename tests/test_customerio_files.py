@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.dbt_project import AUDIENCES, DEMO_AS_OF, ROOT, Build, new_build
+from tests.harness.dbt import AUDIENCES, DEMO_AS_OF, ROOT, Build, new_build
 
 SEEDS = ROOT / "seeds"
 CAMEL = {"id": "messageId", "user_id": "userId", "anonymous_id": "anonymousId"}

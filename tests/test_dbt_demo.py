@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dbt_project import AUDIENCE_FIXTURES, Build, dbt, new_build
+from tests.harness.dbt import AUDIENCE_FIXTURES, Build, dbt, new_build
 
 STATES = (
     "recent_purchaser_0_7d",

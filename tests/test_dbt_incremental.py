@@ -8,7 +8,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.dbt_project import AUDIENCE_FIXTURES, AUDIENCES, DEMO_AS_OF, Build, dbt, new_build
+from tests.harness.dbt import AUDIENCE_FIXTURES, AUDIENCES, DEMO_AS_OF, Build, dbt, new_build
 
 TABLES = ("audience_states", *AUDIENCES)
 

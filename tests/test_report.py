@@ -30,8 +30,8 @@ from sync.report import PALETTE, build_report, report_command, write_report
 from sync.standin import StandIn
 from sync.state import State
 from sync.warehouse import Warehouse
-from tests.dbt_project import ROOT, Build
-from tests.sync_harness import (
+from tests.harness.dbt import ROOT, Build
+from tests.harness.sync import (
     HEX64,
     OUTPUTS,
     TOKEN,

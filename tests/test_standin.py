@@ -36,7 +36,7 @@ from suds import WebFault
 
 from sync import bulkfile
 from sync.standin import StandIn
-from tests.sync_harness import BING_FIXTURES as FIXTURES
+from tests.harness.sync import BING_FIXTURES as FIXTURES
 
 TOKEN = "standin-test-token"
 

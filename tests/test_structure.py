@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.dbt_project import ROOT
+from tests.harness.dbt import ROOT
 
 PACKAGE = ROOT / "sync"
 

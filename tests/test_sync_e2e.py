@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sync.standin import StandIn
-from tests.dbt_project import AUDIENCES, Build
-from tests.sync_harness import (
+from tests.harness.dbt import AUDIENCES, Build
+from tests.harness.sync import (
     audience_hashes,
     env_without,
     mismatches,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from sync.standin import StandIn
-from tests.dbt_project import Build
-from tests.sync_harness import (
+from tests.harness.dbt import Build
+from tests.harness.sync import (
     mismatches,
     no_identifiers,
     run_sync,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from sync.standin import StandIn
-from tests.dbt_project import Build
-from tests.sync_harness import (
+from tests.harness.dbt import Build
+from tests.harness.sync import (
     audience_hashes,
     env_without,
     run_sync,

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from sync.cli import main
 from sync.standin import StandIn
-from tests.dbt_project import ROOT, Build, dbt
-from tests.sync_harness import (
+from tests.harness.dbt import ROOT, Build, dbt
+from tests.harness.sync import (
     OUTPUTS,
     audience_hashes,
     mismatches,

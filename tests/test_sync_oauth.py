@@ -10,8 +10,8 @@ import pytest
 from bingads.authorization import MSADS_MANAGE, PRODUCTION, _UriOAuthService
 
 from sync.standin import StandIn
-from tests.dbt_project import Build
-from tests.sync_harness import TOKEN, env_without, run_sync, sql, sync_env
+from tests.harness.dbt import Build
+from tests.harness.sync import TOKEN, env_without, run_sync, sql, sync_env
 
 
 @pytest.fixture

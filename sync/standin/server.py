@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import bulkcsv, soap
 from .bulkcsv import BulkFileError, ListRecord, Rules
@@ -80,6 +80,20 @@ class _Download:
     token: str
 
 
+#: One change Microsoft applied to a list: ("create" | "add" | "remove", list id, hashes).
+Change = tuple[str, int, frozenset[str]]
+
+
+class Observer(Protocol):
+    """What a test may watch on Microsoft's side (see :meth:`StandIn.add_observer`)."""
+
+    def on_request(self, operation: str) -> None:
+        """A request arrived (before any delay or fault), named by its operation."""
+
+    def on_applied(self, changes: list[Change]) -> None:
+        """An upload was applied; called under the stand-in's lock, right after."""
+
+
 class StandIn:
     """The stand-in server. Use as a context manager or call :meth:`start` / :meth:`stop`.
 
@@ -112,6 +126,9 @@ class StandIn:
         self._delay = float(delay)
         self._state_file = Path(state_file) if state_file else None
         self._lock = threading.RLock()
+        self._observers: list[Observer] = []
+        self._idle = threading.Condition()
+        self._serving = 0  # requests being served (a killed client's last one included)
         self._received = itertools.count(1)
         self._last_applied = 0
         #: Files processed after a file that arrived later (see ``set_processing``).
@@ -396,6 +413,29 @@ class StandIn:
         log.info("fault armed: %s x%s", fault.kind, "inf" if fault.count is None else fault.count)
         return fault.to_json()
 
+    # -- watching Microsoft's side (tests) ---------------------------------------------------
+
+    def add_observer(self, observer: Observer) -> None:
+        """Tell `observer` of every request and every applied upload."""
+        self._observers.append(observer)
+
+    @contextlib.contextmanager
+    def serving(self) -> Any:
+        """Count one request being served (the HTTP layer wraps each in it)."""
+        with self._idle:
+            self._serving += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._serving -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Until no request is being served (a killed client's last one included)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._serving == 0, timeout)
+
     def refresh_url(self) -> str:
         """A token endpoint the SDK's OAuth refresh can be pointed at in tests."""
         return self.base_url + CONTROL_PREFIX + "oauth/token"
@@ -405,6 +445,8 @@ class StandIn:
 
     def _preflight(self, handler: Handler, operation: str) -> bool:
         """Log the call and apply delay / reset / HTTP error faults. False: request handled."""
+        for observer in self._observers:
+            observer.on_request(operation)
         with self._lock:
             self._calls.append(operation)
             delay = self._delay
@@ -605,6 +647,7 @@ class StandIn:
         self, header: list[str], rows: list[list[str]], mode: str, operation: str
     ) -> bulkcsv.UploadResult:
         with self._lock:
+            before = {i: set(r.members) for i, r in self._lists.items()} if self._observers else {}
             rules = Rules()
             armed = self._faults.armed(operation)
             reject_faults = [f for f in armed if f.kind == "reject_rows"]
@@ -635,6 +678,10 @@ class StandIn:
                     self._faults.consume(fault)
             if result.changed:
                 self._persist()
+            if self._observers:
+                changes = _changes(before, self._lists)
+                for observer in self._observers:
+                    observer.on_applied(changes)
         return result
 
     def handle_upload(self, handler: Handler, request_id: str, body: bytes) -> None:
@@ -708,3 +755,18 @@ class StandIn:
             handler.send(404, b"Not found", "text/plain")
             return
         handler.send(200, data, "application/zip")
+
+
+def _changes(before: dict[int, set[str]], lists: dict[int, ListRecord]) -> list[Change]:
+    """What an upload changed: lists created, hashes added and removed per list."""
+    out: list[Change] = []
+    for list_id, record in lists.items():
+        old = before.get(list_id)
+        if old is None:
+            out.append(("create", list_id, frozenset()))
+            continue
+        if added := record.members - old:
+            out.append(("add", list_id, frozenset(added)))
+        if removed := old - record.members:
+            out.append(("remove", list_id, frozenset(removed)))
+    return out

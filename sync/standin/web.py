@@ -113,14 +113,16 @@ class Handler(BaseHTTPRequestHandler):
             from .control import handle_control
 
             handle_control(standin, self, method, path, body)
-        elif method == "POST" and path.startswith(UPLOAD_PREFIX):
-            standin.handle_upload(self, path[len(UPLOAD_PREFIX) :], body)
-        elif method == "GET" and path.startswith(FILE_PREFIX):
-            standin.handle_file(self, path[len(FILE_PREFIX) :])
-        elif method == "POST" and path.rstrip("/").lower() == SERVICE_PATH.lower():
-            standin.handle_soap(self, body)
-        else:
-            self.send(404, b"Not found", "text/plain")
+            return
+        with standin.serving():
+            if method == "POST" and path.startswith(UPLOAD_PREFIX):
+                standin.handle_upload(self, path[len(UPLOAD_PREFIX) :], body)
+            elif method == "GET" and path.startswith(FILE_PREFIX):
+                standin.handle_file(self, path[len(FILE_PREFIX) :])
+            elif method == "POST" and path.rstrip("/").lower() == SERVICE_PATH.lower():
+                standin.handle_soap(self, body)
+            else:
+                self.send(404, b"Not found", "text/plain")
 
     def do_GET(self) -> None:
         self._route("GET")

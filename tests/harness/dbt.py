@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 from dbt.cli.main import dbtRunner
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The hand-worked people of shared/fixtures/audiences, copied so the suite needs no sibling folder.
 AUDIENCE_FIXTURES = ROOT / "tests" / "fixtures" / "audiences"
 DEMO_AS_OF = "2026-11-28T12:00:00Z"

@@ -18,14 +18,14 @@ import duckdb
 from click.testing import CliRunner
 
 from sync.cli import main
-from tests.dbt_project import ROOT, Build
+from tests.harness.dbt import ROOT, Build
 
 TOKEN = "standin-access-token"
 # The `sync` console script of this environment (installed by scripts/setup), for tests that
 # need the sync as a real process: to kill it, or to run dbt beside it.
 SYNC = Path(sys.executable).with_name("sync")
 # Real result files served by Microsoft's Bulk service (copied from shared/fixtures/bing).
-BING_FIXTURES = Path(__file__).parent / "fixtures" / "bing"
+BING_FIXTURES = Path(__file__).parents[1] / "fixtures" / "bing"
 # Every line the sync printed or logged in this test session; scanned for identifiers at the
 # end of the session (conftest.py), so a leak anywhere fails the suite.
 OUTPUTS: list[str] = []

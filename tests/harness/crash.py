@@ -5,10 +5,11 @@ stand-in served from the test process, so a SIGKILL hits the real program wherev
 importing, waiting for the warehouse lock, planning, looking up lists, in the middle of an
 upload, after Microsoft applied an upload but before its result was committed, between lists.
 
-`RecordingStandIn` is the ordinary stand-in plus three things a crash test needs: a time stamp
-per request (to aim kills and to tell afterwards where a kill landed), a log of the uploads it
-applied (what changed on which list, and when), and a count of requests still being served
-(a killed client does not stop the server from finishing a request it already received).
+`RecordingStandIn` is the ordinary stand-in, watched through its public hooks for what a crash
+test needs: a time stamp per request (to aim kills and to tell afterwards where a kill landed),
+a log of the uploads it applied (what changed on which list, and when), and waiting until no
+request is being served (a killed client does not stop the server from finishing a request it
+already received).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,8 @@ from typing import Any
 import duckdb
 
 from sync.standin import StandIn
-from tests.dbt_project import ROOT, Build
-from tests.sync_harness import OUTPUTS, TOKEN, sync_command, sync_env
+from tests.harness.dbt import ROOT, Build
+from tests.harness.sync import OUTPUTS, TOKEN, sync_command, sync_env
 
 STATE = "sync_state"
 
@@ -53,7 +53,8 @@ class Applied:
 
 
 class RecordingStandIn(StandIn):
-    """The stand-in, recording request times, applied uploads and requests in flight."""
+    """The stand-in, recording request times and applied uploads through its public
+    observer hooks (``add_observer``), and waiting for it to go idle (``wait_idle``)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(token=TOKEN, **kwargs)
@@ -61,67 +62,30 @@ class RecordingStandIn(StandIn):
         self.stamps: list[tuple[float, str]] = []  # (time.monotonic(), operation), in order
         self.applied: list[Applied] = []
         self._cv = threading.Condition()
-        self._in_flight = 0
+        self.add_observer(self)
 
     def set_delay(self, seconds: float) -> None:
         super().set_delay(seconds)
         self.delay = seconds
 
-    # -- recording hooks (each calls the stand-in's own code)
-    def _preflight(self, handler: Any, operation: str) -> bool:
+    # -- the observer hooks
+    def on_request(self, operation: str) -> None:
         with self._cv:
             self.stamps.append((time.monotonic(), operation))
             self._cv.notify_all()
-        return super()._preflight(handler, operation)
 
-    def _apply(self, header: Any, rows: Any, mode: Any, operation: Any) -> Any:
-        with self._lock:
-            before = {i: rec["members"] for i, rec in self.lists().items()}
-            result = super()._apply(header, rows, mode, operation)
-            now = time.monotonic()
-            for list_id, rec in self.lists().items():
-                old = before.get(list_id)
-                if old is None:
-                    self.applied.append(Applied(now, "create", list_id, frozenset()))
-                    continue
-                added, removed = rec["members"] - old, old - rec["members"]
-                if added:
-                    self.applied.append(Applied(now, "add", list_id, frozenset(added)))
-                if removed:
-                    self.applied.append(Applied(now, "remove", list_id, frozenset(removed)))
-            with self._cv:
-                self._cv.notify_all()
-        return result
-
-    @contextlib.contextmanager
-    def _serving(self) -> Iterator[None]:
+    def on_applied(self, changes: list[tuple[str, int, frozenset[str]]]) -> None:
+        now = time.monotonic()
         with self._cv:
-            self._in_flight += 1
-        try:
-            yield
-        finally:
-            with self._cv:
-                self._in_flight -= 1
-                self._cv.notify_all()
-
-    def handle_soap(self, handler: Any, body: bytes) -> None:
-        with self._serving():
-            super().handle_soap(handler, body)
-
-    def handle_upload(self, handler: Any, request_id: str, body: bytes) -> None:
-        with self._serving():
-            super().handle_upload(handler, request_id, body)
-
-    def handle_file(self, handler: Any, token: str) -> None:
-        with self._serving():
-            super().handle_file(handler, token)
+            self.applied.extend(Applied(now, kind, i, hashes) for kind, i, hashes in changes)
+            self._cv.notify_all()
 
     # -- waiting
-    def wait_idle(self, timeout: float = WAIT_TIMEOUT) -> None:
+    def wait_idle(self, timeout: float = WAIT_TIMEOUT) -> bool:
         """Until no request is being served (a killed client's last request included)."""
-        with self._cv:
-            if not self._cv.wait_for(lambda: self._in_flight == 0, timeout):
-                raise AssertionError(f"the stand-in was still serving after {timeout} s")
+        if not super().wait_idle(timeout):
+            raise AssertionError(f"the stand-in was still serving after {timeout} s")
+        return True
 
     def wait_event(
         self, found: Any, proc: subprocess.Popen[bytes], deadline: float
