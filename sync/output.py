@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from sync import sizes
+
 QUIET_LOGGERS = ("suds", "bingads", "urllib3", "requests", "dbt", "asyncio")
 _handler: logging.Handler | None = None
 
@@ -132,14 +134,6 @@ def print_run(lists: list[dict[str, Any]], seconds: float, code: int) -> None:
     click.echo(f"{len(lists)} list(s) in {seconds:.1f} s, exit code {code}")
 
 
-def _matched(size: dict[str, Any] | None) -> str:
-    """Microsoft's matched size and the match rate, e.g. `5 (56%)`; `-` before it sized it."""
-    if not size or size["search_size"] is None:
-        return "-"
-    rate = f" ({size['match_rate']:.0%})" if size["match_rate"] is not None else ""
-    return f"{size['search_size']:,}{rate}"
-
-
 def print_status(lists: list[dict[str, Any]]) -> None:
     rows = []
     for s in lists:
@@ -149,7 +143,7 @@ def print_status(lists: list[dict[str, Any]]) -> None:
         rows.append(
             [
                 s["list_name"], s["role"], str(s["list_id"] or "-"), _n(s["members"]),
-                _matched(s.get("microsoft_size")), _n(last.get("started_at")), last.get("status", "never"),
+                sizes.matched_text(s.get("microsoft_size")), _n(last.get("started_at")), last.get("status", "never"),
                 _n(last.get("confirmed_adds")), _n(last.get("confirmed_removes")), _n(errors),
                 _n(parked),
             ]

@@ -6,10 +6,12 @@ serves only with at least 300 matched people, so a fresh list has no size yet.""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sync.bing import RemoteList
 from sync.state import State, utcnow
+
+if TYPE_CHECKING:  # the SDK is imported only by commands that talk to Microsoft
+    from sync.bing import RemoteList
 
 #: Below this many matched people Microsoft does not serve a list.
 MIN_SERVING = 300
@@ -51,3 +53,12 @@ def latest(state: State, list_id: int | None, members: int) -> dict[str, Any] | 
         "observed_at": last["observed_at"],
         "changed_at": rows["observed_at"][unchanged - 1],
     }
+
+
+def matched_text(size: dict[str, Any] | None, missing: str = "-") -> str:
+    """The matched size and the match rate as shown, e.g. `5 (56%)`; `missing` before
+    Microsoft sized the list."""
+    if not size or size["search_size"] is None:
+        return missing
+    rate = f" ({size['match_rate']:.0%})" if size["match_rate"] is not None else ""
+    return f"{size['search_size']:,}{rate}"

@@ -2,7 +2,8 @@
 
 Tables in their own schema (declared as dbt sources, so analysts can report on them):
 `lists` (audience -> Bing list, and whether its members at Microsoft are unknown to the
-sync: `needs_replace`, set when a list is adopted, cleared when a Replace commits), `members` (each hash Bing confirmed, when, by which run),
+sync: `needs_replace`, set when a list is adopted, cleared when a Replace commits),
+`members` (each hash Bing confirmed, when, by which run),
 `pending` (hashes sent whose result is not known yet), `runs` (one row per run and list),
 `row_errors` (rows Microsoft rejected: one row per list and hash, with how many runs it was
 rejected on, `parked_at` once it is no longer retried, `resolved_at` once Microsoft took it
@@ -140,7 +141,7 @@ class State:
             in_flight as (
                 select p.email_sha256 from {self.s}.pending as p
                 inner join {self.s}.uploads as u on p.upload_id = u.upload_id
-                where p.list_id = ? and u.state in ('recorded', 'sent')
+                where p.list_id = ? and u.state in {state_schema.IN_FLIGHT_SQL}
             ),
             known as (
                 select

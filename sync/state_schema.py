@@ -118,6 +118,10 @@ MIGRATIONS = (
         select max_by(rowid, recorded_at) from {s}.row_errors group by list_id, email_sha256
     )""",
 )
+#: States of an upload still at Microsoft, result not collected (sync/uploads.py), and
+#: the same as an SQL list.
+IN_FLIGHT = ("recorded", "sent")
+IN_FLIGHT_SQL = "(" + ", ".join(f"'{state}'" for state in IN_FLIGHT) + ")"
 TABLES = tuple(re.search(r"\.(\w+) \(", ddl)[1] for ddl in DDL)
 
 
@@ -132,14 +136,15 @@ def readable(wh: Warehouse, schema: str) -> None:
     """Make the state readable without writing to the warehouse: as it is; empty, for this
     connection only, when the sync never ran here; an error naming the fix when an earlier
     version wrote it (only `sync run` migrates)."""
-    missing = [t for t in TABLES if wh.columns(schema, t) is None]
+    columns = {t: wh.columns(schema, t) for t in TABLES}
+    missing = [t for t, cols in columns.items() if cols is None]
     if len(missing) == len(TABLES):
         wh.scratch_schema(schema)
         for ddl in DDL:
             wh.execute(ddl.format(s=quote_ident(schema)))
         return
     stale = [f"{t} ({c})" for t, c, _ in ADDED_COLUMNS if t not in missing
-             and c not in (wh.columns(schema, t) or {})]  # fmt: skip
+             and c not in (columns[t] or {})]  # fmt: skip
     if missing or stale:
         raise ConfigError(
             f"the sync's state in schema {schema!r} was written by an earlier version (missing: "

@@ -27,8 +27,7 @@ import polars as pl
 
 from sync.project import Audience
 from sync.state import State, utcnow
-
-IN_FLIGHT = ("recorded", "sent")
+from sync.state_schema import IN_FLIGHT_SQL
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ class Uploads:
             with self.wh.frame("_resending", frame):  # a retry of the same file: close the old
                 self.wh.execute(
                     f"""update {self.s}.uploads set state = 'failed', finished_at = ?
-                    where list_id = ? and run_id = ? and state in ('recorded', 'sent')
+                    where list_id = ? and run_id = ? and state in {IN_FLIGHT_SQL}
                     and upload_id in (
                         select upload_id from {self.s}.pending where list_id = ?
                         and email_sha256 in (select email_sha256 from _resending)
@@ -128,7 +127,7 @@ class Uploads:
         rows = self.wh.fetch(
             f"""select upload_id, run_id, list_id, action, rows, request_id, tracking_id, state,
                 recorded_at
-            from {self.s}.uploads where list_id = ? and state in ('recorded', 'sent')
+            from {self.s}.uploads where list_id = ? and state in {IN_FLIGHT_SQL}
             order by recorded_at""",
             [list_id],
         )

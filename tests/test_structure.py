@@ -19,16 +19,33 @@ def _module(path: Path) -> str:
 
 
 def import_graph() -> dict[str, set[str]]:
-    """Module -> the sync modules it imports (anywhere in it, functions included)."""
+    """Module -> the sync modules it imports at run time (anywhere in it, functions
+    included; relative imports resolved)."""
     modules = {_module(p): p for p in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         found: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text())
+        typing_only = {  # `if TYPE_CHECKING:` imports: annotations, never run
+            id(n)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+            for n in ast.walk(block)
+        }
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom):
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                module = (
+                    node.module
+                    if node.level == 0
+                    else ".".join(p for p in (base, node.module) if p)
+                )
                 # `from package import module` imports the module; anything else, the package
-                subs = [f"{node.module}.{a.name}" for a in node.names]
-                targets = subs if all(t in modules for t in subs) else [node.module]
+                subs = [f"{module}.{a.name}" for a in node.names]
+                targets = subs if all(t in modules for t in subs) else [module]
             elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             else:
@@ -56,6 +73,12 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     for node in sorted(graph):
         visit(node, [])
     return out
+
+
+def test_relative_imports_are_read() -> None:
+    graph = import_graph()
+    assert "sync.standin.bulkcsv" in graph["sync.standin.server"]  # `from . import bulkcsv`
+    assert "sync.standin.faults" in graph["sync.standin.server"]  # `from .faults import ...`
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import jinja2
 import markupsafe
 
-from sync import __version__
+from sync import __version__, sizes
 from sync.project import Audience
 from sync.report.charts import (
     _changes_chart,
@@ -119,8 +119,7 @@ def _header(data: ReportData) -> str:
             f'<span class="badge role">{_t(li.audience.role)}</span>',
             _t(li.list_id) if li.list_id is not None else DASH,
             _n(li.members),
-            _n(li.matched)
-            + (f" ({li.matched / li.members:.0%})" if li.matched and li.members else ""),
+            _t(sizes.matched_text(li.size, missing=DASH)),
             (
                 f'<span class="nowrap">{_when(li.last_run_at, "%Y-%m-%d %H:%M")}</span> '
                 if li.last_run_at

@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
+from sync import sizes
 from sync.project import Audience
 from sync.report.format import MARKERS, PALETTE, _utc
+from sync.state import State
+from sync.state_schema import IN_FLIGHT_SQL
 from sync.warehouse import Warehouse, quote_ident
 
 SNAPSHOT_NAME = "audience_states_snapshot"
@@ -28,7 +32,7 @@ class ListInfo:
     marker: str
     list_id: int | None = None
     members: int = 0
-    matched: int | None = None  # Microsoft's Audience Search Size, last seen (sync/sizes.py)
+    size: dict[str, Any] | None = None  # Microsoft's matched size and rate (sync/sizes.py)
     last_run_at: datetime | None = None
     last_status: str | None = None
 
@@ -60,27 +64,27 @@ class ReportData:
     transitions: Transitions
 
 
-def _list_infos(wh: Warehouse, s: str, audiences: Sequence[Audience]) -> list[ListInfo]:
+def _list_infos(
+    wh: Warehouse, state_schema: str, s: str, audiences: Sequence[Audience]
+) -> list[ListInfo]:
     ids = wh.fetch(f"select audience, list_id, updated_at from {s}.lists")
     latest = ids.sort("updated_at").group_by("audience").agg(pl.col("list_id").last())
     id_of = dict(zip(latest["audience"].to_list(), latest["list_id"].to_list(), strict=True))
     counts = wh.fetch(f"select list_id, count(*) as n from {s}.members group by list_id")
     members = dict(zip(counts["list_id"].to_list(), counts["n"].to_list(), strict=True))
-    sizes = wh.fetch(
-        f"select list_id, arg_max(search_size, observed_at) as n from {s}.list_sizes group by 1"
-    )
-    matched = dict(zip(sizes["list_id"].to_list(), sizes["n"].to_list(), strict=True))
+    state = State(wh, state_schema)
     out = []
     for i, a in enumerate(audiences):
         list_id = id_of.get(a.name, a.list_id)
+        n = int(members.get(list_id, 0)) if list_id is not None else 0
         out.append(
             ListInfo(
                 audience=a,
                 colour=PALETTE[i % len(PALETTE)],
                 marker=MARKERS[i % len(MARKERS)],
                 list_id=list_id,
-                members=int(members.get(list_id, 0)) if list_id is not None else 0,
-                matched=matched.get(list_id),
+                members=n,
+                size=sizes.latest(state, list_id, n),
             )
         )
     return out
@@ -181,7 +185,7 @@ def _waiting(wh: Warehouse, s: str, lists: list[ListInfo]) -> tuple[pl.DataFrame
     names = [li.audience.name for li in lists]
     in_flight = wh.fetch(
         f"""select audience, action, rows, state, recorded_at from {s}.uploads
-        where state in ('recorded', 'sent') order by recorded_at"""
+        where state in {IN_FLIGHT_SQL} order by recorded_at"""
     ).filter(pl.col("audience").is_in(names))
     parked = wh.fetch(
         f"""select audience, error_code, min(error_message) as message, count(*) as rows,
@@ -308,7 +312,7 @@ def collect(
     (`State.ensure()` or `State.readable()`, as every command's Context makes them)."""
     now = _utc(generated_at) or datetime.now(UTC).replace(tzinfo=None)
     s = quote_ident(state_schema)
-    lists = _list_infos(wh, s, audiences)
+    lists = _list_infos(wh, state_schema, s, audiences)
     window, per_list, total = _runs(wh, s, lists, max_runs)
     in_flight, parked = _waiting(wh, s, lists)
     return ReportData(

@@ -32,7 +32,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import bulkcsv, soap
+from . import bulkcsv, control, soap
 from .bulkcsv import BulkFileError, ListRecord, Rules
 from .faults import Faults
 from .web import (
@@ -435,6 +435,10 @@ class StandIn:
         """Until no request is being served (a killed client's last one included)."""
         with self._idle:
             return self._idle.wait_for(lambda: self._serving == 0, timeout)
+
+    def handle_control(self, handler: Handler, method: str, path: str, body: bytes) -> None:
+        """A request to the control API (sync/standin/control.py)."""
+        control.handle_control(self, handler, method, path, body)
 
     def refresh_url(self) -> str:
         """A token endpoint the SDK's OAuth refresh can be pointed at in tests."""

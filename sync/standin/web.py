@@ -110,9 +110,7 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         body = self._read_body() if method in ("POST", "PUT", "DELETE") else b""
         if path.startswith(CONTROL_PREFIX):
-            from .control import handle_control
-
-            handle_control(standin, self, method, path, body)
+            standin.handle_control(self, method, path, body)
             return
         with standin.serving():
             if method == "POST" and path.startswith(UPLOAD_PREFIX):
