@@ -22,7 +22,14 @@ import click
 
 from sync import __version__
 from sync.options import Context, common_options, handle_errors
-from sync.output import emit_json, print_plan, print_run, print_status, setup_logging
+from sync.output import (
+    emit_json,
+    left_project_text,
+    print_plan,
+    print_run,
+    print_status,
+    setup_logging,
+)
 from sync.plan import Overrides, plan_list
 
 log = logging.getLogger("sync")
@@ -217,6 +224,8 @@ def run(
             max_upload_age=timedelta(hours=max_upload_age),
         )
         results = runner.run(plans)
+        for item in ctx.state.left_project(ctx.all_audiences):
+            log.warning("not synced: %s", left_project_text(item))
     code = exit_code(results)
     seconds = time.monotonic() - started
     lists = [r.as_dict() for r in results]
@@ -271,10 +280,11 @@ def status(as_json: bool, history: int, **kw: Any) -> None:
         for item in lists:
             item["in_flight_uploads"] = uploads.summary(item["list_id"])
             item["microsoft_size"] = sizes.latest(ctx.state, item["list_id"], item["members"])
+        left = ctx.state.left_project(ctx.all_audiences)
     if as_json:
-        emit_json({"command": "status", "lists": lists})
+        emit_json({"command": "status", "lists": lists, "left_project": left})
     else:
-        print_status(lists)
+        print_status(lists, left)
 
 
 def _register_report() -> None:

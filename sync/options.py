@@ -88,6 +88,8 @@ class Context:
                     "the dbt manifest has no audience models (no model has meta.bing); "
                     "see README 'Add an audience'"
                 )
+            #: every audience of the manifest, also those --select leaves out
+            self.all_audiences: list[Audience] = audiences
             self.audiences: list[Audience] = select_audiences(audiences, tuple(kw["select"]))
             self.state = State(self.wh, kw["state_schema"])
             if run:

@@ -134,7 +134,17 @@ def print_run(lists: list[dict[str, Any]], seconds: float, code: int) -> None:
     click.echo(f"{len(lists)} list(s) in {seconds:.1f} s, exit code {code}")
 
 
-def print_status(lists: list[dict[str, Any]]) -> None:
+def left_project_text(item: dict[str, Any]) -> str:
+    """One list whose audience left the dbt project, and what the sync does about it."""
+    return (
+        f"{item['list_name']} (list {item['list_id']}, {item['members']:,} member(s) at the last "
+        f"run): its audience {item['audience']} is no longer in the dbt project, so the sync "
+        "no longer touches it and its members stay at Microsoft. Restore the audience, or "
+        "remove the list from your campaigns and delete it in Microsoft Advertising"
+    )
+
+
+def print_status(lists: list[dict[str, Any]], left_project: list[dict[str, Any]]) -> None:
     rows = []
     for s in lists:
         last = s["runs"][0] if s["runs"] else {}
@@ -162,6 +172,8 @@ def print_status(lists: list[dict[str, Any]]) -> None:
         "parked",
     ]
     click.echo(_table(rows, header))
+    for item in left_project:
+        click.echo(f"  not synced: {left_project_text(item)}")
     for s in lists:
         for u in s.get("in_flight_uploads", []):
             click.echo(

@@ -461,6 +461,20 @@ class State:
             )
         return out
 
+    def left_project(self, audiences: list[Audience]) -> list[dict[str, Any]]:
+        """Lists the sync made or adopted whose audience is no longer in the dbt project
+        (its model deleted or renamed): no run touches them any more, so their last members
+        stay at Microsoft. Said by `sync status` and `sync run`, never left silent."""
+        names = [a.name for a in audiences]
+        rows = self.wh.fetch(
+            f"""select lists.audience, lists.list_name, lists.role, lists.list_id,
+                count(members.email_sha256) as members
+            from {self.s}.lists as lists
+            left join {self.s}.members as members on lists.list_id = members.list_id
+            group by all order by lists.list_name"""
+        )
+        return rows.filter(~pl.col("audience").is_in(names)).to_dicts()
+
     # ------------------------------------------------------------------ OAuth
     @staticmethod
     def fingerprint(token: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sync.standin import StandIn
 from tests.harness.dbt import AUDIENCES, Build
 from tests.harness.sync import (
@@ -224,3 +226,39 @@ def test_plan_status_and_report_write_nothing(
     assert old.exit_code == 1 and "run `sync run` once" in old.stderr
     assert run_sync(warehouse, env, "run").exit_code == 0  # creates and migrates
     assert run_sync(warehouse, env, "plan").exit_code == 0
+
+
+def test_a_list_whose_audience_left_the_project_is_said_not_synced(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """An audience model deleted from the project (the manifest `dbt parse` then writes has
+    no node for it): its list is left as it is at Microsoft, and status and run say so."""
+    first = run_sync(warehouse, env, "run")
+    assert first.exit_code == 0
+    list_id = first.lists()["audience_ltv_high"]["list_id"]
+    members = bing.lists()[list_id]["members"]
+    manifest_path = warehouse.target_path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["nodes"]["model.cio_bing_audiences.audience_ltv_high"]
+    manifest_path.write_text(json.dumps(manifest))
+
+    status = run_sync(warehouse, env, "status", "--allow-stale-manifest")
+    assert status.exit_code == 0
+    assert "audience_ltv_high" not in status.lists()
+    assert status.doc["left_project"] == [
+        {
+            "audience": "audience_ltv_high",
+            "list_name": "CIO__LTV_High__NoOtherState",
+            "role": "target",
+            "list_id": list_id,
+            "members": len(members),
+        }
+    ]
+    again = run_sync(warehouse, env, "run", "-s", "cart_abandon_0_1d", "--allow-stale-manifest")
+    assert again.exit_code == 0
+    assert (
+        f"not synced: CIO__LTV_High__NoOtherState (list {list_id}, {len(members)} member(s) at "
+        "the last run): its audience audience_ltv_high is no longer in the dbt project"
+    ) in " ".join(again.stderr.split())
+    assert bing.lists()[list_id]["members"] == members  # left as it was
+    assert no_identifiers(again.stderr)
