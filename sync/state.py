@@ -78,6 +78,13 @@ class State:
             [audience.name],
         )
 
+    def stored_list_name(self, audience: Audience, list_id: int) -> str | None:
+        """The list name the YAML had when the sync last saved this list."""
+        return self.wh.scalar(
+            f"select list_name from {self.s}.lists where audience = ? and list_id = ?",
+            [audience.name, list_id],
+        )
+
     def needs_replace(self, audience: Audience, list_id: int) -> bool:
         """True when the sync does not know who is on the list at Microsoft: adopted (found
         by name, or pinned) and not yet replaced with the audience, or never seen at all."""

@@ -262,3 +262,24 @@ def test_a_list_whose_audience_left_the_project_is_said_not_synced(
     ) in " ".join(again.stderr.split())
     assert bing.lists()[list_id]["members"] == members  # left as it was
     assert no_identifiers(again.stderr)
+
+
+def test_a_list_name_changed_in_the_yaml_keeps_the_list_and_says_so(
+    warehouse: Build, bing: StandIn, env: dict[str, str]
+) -> None:
+    """meta.bing.list_name edited after the list exists: the same list, by id, its members
+    kept and nothing re-sent; the run says the list is still named the old way at Microsoft."""
+    first = run_sync(warehouse, env, "run", "-s", "ltv_high")
+    list_id = first.lists()["audience_ltv_high"]["list_id"]
+    manifest = warehouse.target_path / "manifest.json"
+    manifest.write_text(
+        manifest.read_text().replace('"CIO__LTV_High__NoOtherState"', '"CIO__LTV_High_500__Loyal"')
+    )
+    second = run_sync(warehouse, env, "run", "-s", "ltv_high", "--allow-stale-manifest")
+    assert second.exit_code == 0, second.stderr
+    item = second.lists()["audience_ltv_high"]
+    assert item["list_id"] == list_id and item["sent_adds"] == item["sent_removes"] == 0
+    assert item["message"].startswith("meta.bing.list_name is now 'CIO__LTV_High_500__Loyal'")
+    assert "still named 'CIO__LTV_High__NoOtherState' at Microsoft" in item["message"]
+    assert len(bing.lists()) == 1
+    assert bing.lists()[list_id]["members"] == audience_hashes(warehouse, "audience_ltv_high")
