@@ -433,21 +433,22 @@ class Runner:
             return
         _require_duration(a, remote)
         sizes.record(self.state, self.run_id, remote)
-        if remote.name != a.list_name and remote.name == self.state.stored_list_name(a, list_id):
+        if remote.name == a.list_name:
+            return
+        if remote.name == self.state.stored_list_name(a, list_id):  # the YAML changed
             result.message = (
                 f"meta.bing.list_name is now {a.list_name!r}; list {list_id} is still named "
                 f"{remote.name!r} at Microsoft. It keeps its id and members and is still "
                 "synced; the sync does not rename lists, so rename it in the Microsoft "
                 "Advertising UI"
             )
-            log.warning("%s: %s", a.name, result.message)
-        elif remote.name != a.list_name:
+        else:
             result.message = (
                 f"list {list_id} is named {remote.name!r} at Microsoft (renamed outside the "
                 f"sync); it is still synced by its id. Rename it back to {a.list_name!r}, or "
                 "set meta.bing.list_name"
             )
-            log.warning("%s: %s", a.name, result.message)
+        log.warning("%s: %s", a.name, result.message)
 
     def _resolve_list(self, plan: ListPlan) -> int:
         """A stored id, a pinned id, a list of that name at Microsoft, or a new list.

@@ -434,9 +434,6 @@ class State:
         out = []
         for a in audiences:
             list_id = self.list_id(a)
-            members = self.wh.scalar(
-                f"select count(*) from {self.s}.members where list_id = ?", [list_id]
-            )
             runs = self.wh.fetch(
                 f"""select run_id, status, started_at, seconds, planned_adds, planned_removes,
                     confirmed_adds, confirmed_removes, rejected, guard, message
@@ -458,7 +455,7 @@ class State:
                     "list_name": a.list_name,
                     "role": a.role,
                     "list_id": list_id,
-                    "members": int(members or 0),
+                    "members": self.member_count(list_id),
                     "runs": runs.to_dicts(),
                     "pending_row_errors": errors.filter(~pl.col("parked"))
                     .drop("parked")
@@ -473,14 +470,20 @@ class State:
         (its model deleted or renamed): no run touches them any more, so their last members
         stay at Microsoft. Said by `sync status` and `sync run`, never left silent."""
         names = [a.name for a in audiences]
-        rows = self.wh.fetch(
-            f"""select lists.audience, lists.list_name, lists.role, lists.list_id,
-                count(members.email_sha256) as members
-            from {self.s}.lists as lists
-            left join {self.s}.members as members on lists.list_id = members.list_id
-            group by all order by lists.list_name"""
+        lists = self.wh.fetch(
+            f"select audience, list_name, role, list_id from {self.s}.lists order by list_name"
+        ).filter(~pl.col("audience").is_in(names))
+        # members are counted only for those lists (rarely any), not over the whole table
+        return [
+            {**item, "members": self.member_count(item["list_id"])} for item in lists.to_dicts()
+        ]
+
+    def member_count(self, list_id: int | None) -> int:
+        """Confirmed members of one list (0 for a list not created yet)."""
+        return int(
+            self.wh.scalar(f"select count(*) from {self.s}.members where list_id = ?", [list_id])
+            or 0
         )
-        return rows.filter(~pl.col("audience").is_in(names)).to_dicts()
 
     # ------------------------------------------------------------------ OAuth
     @staticmethod
