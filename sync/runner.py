@@ -10,19 +10,17 @@ stays in flight for a later run (never sent twice)."""
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from sync import sizes
 from sync.bing import (
     Bing,
     BingError,
     PermanentBingError,
-    RemoteList,
     UploadFailed,
     UploadHooks,
     UploadInFlight,
@@ -32,13 +30,11 @@ from sync.outcome import ListResult, note_in_flight
 from sync.plan import ListPlan
 from sync.project import Audience
 from sync.redact import scrub
+from sync.remote_lists import AccountLists
 from sync.state import DEFAULT_MAX_ROW_ATTEMPTS, State
 from sync.uploads import InFlight, Uploads
 
 log = logging.getLogger("sync.run")
-
-# The run named in the description of the lists the sync creates (see `_resolve_list`).
-_CREATED_BY = re.compile(r"created by sync run (\S+);")
 
 #: Seconds after an upload was recorded by a run that is gone (the run lock proves it) within
 #: which Microsoft may still show a file that run had sent: after that, no file is coming.
@@ -48,34 +44,25 @@ POST_GRACE = 15.0
 Progress = Callable[[str, str, int, int], None]
 
 
+@dataclass(eq=False)
 class Runner:
     """Executes list plans against Microsoft through the `Bing` client, recording state."""
 
-    def __init__(
-        self,
-        state: State,
-        bing_factory: Callable[[], Bing],
-        run_id: str,
-        replan: Callable[[Audience], ListPlan],
-        progress: Progress | None = None,
-        max_row_attempts: int = DEFAULT_MAX_ROW_ATTEMPTS,
-        wait: float = 600.0,
-        max_upload_age: timedelta = timedelta(hours=24),
-        post_grace: float = POST_GRACE,
-    ) -> None:
-        self.state = state
-        self.uploads = Uploads(state)
-        self.wait = wait
-        self.max_upload_age = max_upload_age
-        self.post_grace = post_grace
-        self._replan = replan
-        self.max_row_attempts = max_row_attempts
-        self._bing_factory = bing_factory
-        self._bing: Bing | None = None
-        self._connect_error: BingError | None = None
-        self._remote: list[RemoteList] | None = None
-        self.run_id = run_id
-        self.progress = progress
+    state: State
+    bing_factory: Callable[[], Bing]
+    run_id: str
+    replan: Callable[[Audience], ListPlan]
+    progress: Progress | None = None
+    max_row_attempts: int = DEFAULT_MAX_ROW_ATTEMPTS
+    wait: float = 600.0
+    max_upload_age: timedelta = timedelta(hours=24)
+    post_grace: float = POST_GRACE
+    _bing: Bing | None = field(default=None, init=False)
+    _connect_error: BingError | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.uploads = Uploads(self.state)
+        self.lists = AccountLists(self.state, lambda: self.bing, self.run_id, self._plan_again)
 
     @property
     def bing(self) -> Bing:
@@ -87,7 +74,7 @@ class Runner:
         if self._connect_error is not None:
             raise self._connect_error
         if self._bing is None:
-            self._bing = self._bing_factory()
+            self._bing = self.bing_factory()
         return self._bing
 
     def run(self, plans: list[ListPlan]) -> list[ListResult]:
@@ -117,7 +104,7 @@ class Runner:
             busy: set[str] = set()
             if plan.list_id is not None:  # also for a refused list: it is only looked at
                 busy = self._collect(plan, result)
-                self._check_list(plan, result)
+                self.lists.check(plan, result)
             if not plan.refused:
                 self._sync(plan, result, unsafe_exclusions or [], busy)
             if plan.refused:  # by the first plan, or one made again (collected, adopted)
@@ -167,7 +154,7 @@ class Runner:
             if not result.in_flight:
                 log.info("%s: in sync (%d members), nothing to send", a.name, d.members)
             return
-        list_id = result.list_id = self._resolve_list(plan)
+        list_id = result.list_id = self.lists.resolve(plan)
         if plan.refused:  # adopted a list of unknown members: the Replace's guard
             return
         if plan.replace:
@@ -327,7 +314,7 @@ class Runner:
 
     def _plan_again(self, plan: ListPlan) -> None:
         """The plan made afresh (uploads settled, or the list is gone), through the guards."""
-        fresh = self._replan(plan.audience)
+        fresh = self.replan(plan.audience)
         if fresh.error:
             raise SyncError(fresh.error)
         plan.delta, plan.refused, plan.replace = fresh.delta, fresh.refused, fresh.replace
@@ -394,115 +381,3 @@ class Runner:
         log.info("%s: collected an earlier %s upload: %d confirmed, %d rejected", a.name,
                  upload.action.lower(), confirmed, rejected.height)  # fmt: skip
         return True
-
-    # ------------------------------------------------------------------ lists at Microsoft
-    def _remote_lists(self) -> list[RemoteList]:
-        """Every customer list of the account: one bulk download per run, on first need."""
-        if self._remote is None:
-            self._remote = self.bing.find_lists()
-        return self._remote
-
-    def _check_list(self, plan: ListPlan, result: ListResult) -> None:
-        """The list as Microsoft has it now, checked every run (also with nothing to send):
-        someone may have deleted it, renamed it or changed its membership duration in the
-        Microsoft Advertising UI since the last run.
-
-        Deleted: a stored list is forgotten and the audience planned again (all adds, through
-        the guards), so it is recreated and refilled; a pinned one fails. Another duration:
-        refused with an error naming both values (Microsoft would expire members the sync
-        counts as present). Renamed: kept by id, and said.
-        """
-        a = plan.audience
-        list_id = plan.list_id
-        remote = next((r for r in self._remote_lists() if r.list_id == list_id), None)
-        if remote is None:
-            if a.list_id is not None:
-                raise SyncError(
-                    f"the pinned list {list_id} (meta.bing.list_id) no longer exists at Microsoft "
-                    "(deleted in the UI?): pin the list that replaces it, or remove the pin so "
-                    "the sync creates one"
-                )
-            log.warning("%s: list %s no longer exists at Microsoft; recreating it", a.name, list_id)
-            self.state.forget_list(a, list_id)
-            plan.list_id = result.list_id = None
-            self._plan_again(plan)
-            result.message = (
-                f"list {list_id} no longer existed at Microsoft (deleted outside the sync); "
-                "recreated and refilled"
-            )
-            return
-        _require_duration(a, remote)
-        sizes.record(self.state, self.run_id, remote)
-        if remote.name == a.list_name:
-            return
-        if remote.name == self.state.stored_list_name(a, list_id):  # the YAML changed
-            result.message = (
-                f"meta.bing.list_name is now {a.list_name!r}; list {list_id} is still named "
-                f"{remote.name!r} at Microsoft. It keeps its id and members and is still "
-                "synced; the sync does not rename lists, so rename it in the Microsoft "
-                "Advertising UI"
-            )
-        else:
-            result.message = (
-                f"list {list_id} is named {remote.name!r} at Microsoft (renamed outside the "
-                f"sync); it is still synced by its id. Rename it back to {a.list_name!r}, or "
-                "set meta.bing.list_name"
-            )
-        log.warning("%s: %s", a.name, result.message)
-
-    def _resolve_list(self, plan: ListPlan) -> int:
-        """A stored id, a pinned id, a list of that name at Microsoft, or a new list.
-
-        The new list's id is stored at once; if the process dies before that, the next run
-        finds the list by name instead of creating a second one.
-        """
-        a = plan.audience
-        if plan.list_id is not None:
-            if self.state.list_id(a) != plan.list_id:  # a new pin: its members are unknown
-                self.state.save_list(a, plan.list_id, needs_replace=True)
-            return plan.list_id
-        same_name = [r for r in self._remote_lists() if r.name == a.list_name]
-        if len(same_name) > 1:
-            raise SyncError(
-                f"{len(same_name)} lists at Microsoft are named {a.list_name!r}; pin the right "
-                "one with meta.bing.list_id"
-            )
-        if same_name:
-            found = same_name[0]
-            _require_duration(a, found)
-            list_id = found.list_id
-            creator = _CREATED_BY.search(found.description)
-            ours = creator is not None and self.state.created_by_own_run(a, creator[1])
-            log.info("%s: found existing list %s at Microsoft%s", a.name, list_id,
-                     " (created by an interrupted run of this sync)" if ours else "")  # fmt: skip
-            self.state.save_list(a, list_id, needs_replace=not ours)
-            plan.list_id = list_id
-            if not ours:  # who is on it is unknown: planned again as a Replace, guarded
-                self._plan_again(plan)
-            return list_id
-        list_id = self.bing.create_list(
-            name=a.list_name,
-            description=f"Managed by cio-bing-audiences from model {a.name}, created by sync "
-            f"run {self.run_id}; do not edit.",
-            membership_duration=a.membership_duration_days,
-            client_id=a.name,
-        )
-        log.info("%s: created list %s at Microsoft", a.name, list_id)
-        self._remote_lists().append(RemoteList(list_id, a.list_name, a.membership_duration_days))
-        self.state.save_list(a, list_id)
-        plan.list_id = list_id
-        return list_id
-
-
-def _require_duration(a: Audience, remote: RemoteList) -> None:
-    """The list's membership duration at Microsoft must be the YAML's: otherwise Microsoft
-    expires members the sync counts as present, so nothing is sent to it."""
-    duration = remote.membership_duration if remote.membership_duration is not None else -1
-    if duration != a.membership_duration_days:
-        raise SyncError(
-            f"list {remote.list_id} has membership duration {duration} at Microsoft (set "
-            f"outside the sync?), meta.bing says {a.membership_duration_days}: Microsoft would "
-            "expire members the sync counts as present, so nothing is sent. Set it back in the "
-            "Microsoft Advertising UI, or set meta.bing.membership_duration_days to "
-            f"{duration}"
-        )
