@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from sync import __version__
+from sync import __version__, tokens
 from sync.options import Context, common_options, handle_errors
 from sync.output import (
     emit_json,
@@ -192,12 +192,14 @@ def run(
         plans = [plan_list(ctx.wh, ctx.state, a, overrides) for a in ctx.audiences]
 
         def connect() -> Bing:
-            stored = ctx.state.refresh_token(settings.refresh_token)
+            stored = tokens.stored_refresh_token(ctx.state, settings.refresh_token)
             poll = os.environ.get("SYNC_POLL_INTERVAL_MS")
             return Bing(
                 settings,
                 workdir,
-                on_refresh_token=lambda t: ctx.state.save_refresh_token(t, settings.refresh_token),
+                on_refresh_token=lambda t: tokens.save_refresh_token(
+                    ctx.state, t, settings.refresh_token
+                ),
                 refresh_token_override=stored,
                 retry=RetryPolicy(
                     max_attempts=max_attempts,

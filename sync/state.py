@@ -8,7 +8,7 @@ sync: `needs_replace`, set when a list is adopted, cleared when a Replace commit
 `row_errors` (rows Microsoft rejected: one row per list and hash, with how many runs it was
 rejected on, `parked_at` once it is no longer retried, `resolved_at` once Microsoft took it
 after all: kept, so the report can count each run's rejections), and `oauth_tokens` (Microsoft's
-rotated refresh token, where the next run finds it).
+rotated refresh token, where the next run finds it; read and written by sync/tokens.py).
 
 The invariants: `members` only ever holds what a Microsoft result file confirmed; each
 upload's outcome is committed in one transaction; and a hash is written to `pending` before
@@ -19,7 +19,6 @@ next run sends it again in whichever direction the audience needs.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -484,32 +483,3 @@ class State:
             self.wh.scalar(f"select count(*) from {self.s}.members where list_id = ?", [list_id])
             or 0
         )
-
-    # ------------------------------------------------------------------ OAuth
-    @staticmethod
-    def fingerprint(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
-
-    def refresh_token(self, env_token: str | None) -> str | None:
-        """The rotated refresh token saved by an earlier run, unless the environment now
-        holds a different token than the one it descended from (an operator re-authorised)."""
-        row = self.wh.fetch(
-            f"select refresh_token, source_fingerprint from {self.s}.oauth_tokens "
-            "where name = 'bing' order by updated_at desc limit 1"
-        )
-        if row.is_empty():
-            return None
-        token, source = row.row(0)
-        if env_token and self.fingerprint(env_token) != source:
-            return None
-        return token
-
-    def save_refresh_token(self, token: str, env_token: str | None) -> None:
-        """Persist Microsoft's rotated refresh token (the old one stops working)."""
-        source = self.fingerprint(env_token or "")
-        with self.wh.transaction():
-            self.wh.execute(f"delete from {self.s}.oauth_tokens where name = 'bing'")
-            self.wh.execute(
-                f"insert into {self.s}.oauth_tokens values ('bing', ?, ?, ?)",
-                [token, source, utcnow()],
-            )
