@@ -176,60 +176,74 @@ def _run_rows(data: ReportData, cell: Callable[[dict[str, Any]], str]) -> list[l
     return rows
 
 
+#: What a section about runs shows in their place before the first run.
+_NO_RUNS = '<p class="notice">No runs recorded yet.</p></section>'
+
+
+def _section_head(key: str, title: str) -> str:
+    """A section's opening and heading, the heading's id naming the section (the page's
+    links and the screen readers' landmarks go by it)."""
+    return f'<section aria-labelledby="h-{key}"><h2 id="h-{key}">{title}</h2>'
+
+
 def _list_headers(data: ReportData) -> list[str]:
     return ["#", "Started (UTC)", "Run id", *(_t(li.audience.list_name) for li in data.lists)]
 
 
-def _sizes_section(data: ReportData) -> str:
-    head = '<section aria-labelledby="h-sizes"><h2 id="h-sizes">Audience size over time</h2>'
-    sub = (
-        '<p class="sub">Members Microsoft confirmed in each list after each run (a list '
-        "missing from a run kept its size).</p>"
-    )
+def _per_run_section(
+    data: ReportData,
+    key: str,
+    title: str,
+    sub: str,
+    caption: str,
+    cell: Callable[[dict[str, Any]], str],
+    figure: Callable[[], str],
+) -> str:
+    """A section of numbers per run and list, drawn (`figure`: the legend and the chart)
+    and then tabled (`cell`: one list's number in one run), the sizes and the changes alike."""
+    head = _section_head(key, title)
+    sub = f'<p class="sub">{sub}</p>'
     if not data.runs.height:
-        return f'{head}{sub}<p class="notice">No runs recorded yet.</p></section>'
+        return f"{head}{sub}{_NO_RUNS}"
     table = _table(
-        "table-sizes",
-        f"Confirmed members after each run, per list ({DASH}: the list was not in that run, or "
-        "its plan failed and changed nothing).",
+        f"table-{key}",
+        caption,
         _list_headers(data),
-        _run_rows(data, lambda r: _n(r["size_after"])),
+        _run_rows(data, cell),
         numeric={0, *range(3, 3 + len(data.lists))},
     )
-    return (
-        f"{head}{sub}{_legend(data.lists, lines=True)}{_sizes_chart(data)}"
-        f"{_data_table(table)}</section>"
+    return f"{head}{sub}{figure()}{_data_table(table)}</section>"
+
+
+def _sizes_section(data: ReportData) -> str:
+    return _per_run_section(
+        data,
+        "sizes",
+        "Audience size over time",
+        "Members Microsoft confirmed in each list after each run (a list missing from a run "
+        "kept its size).",
+        f"Confirmed members after each run, per list ({DASH}: the list was not in that run, or "
+        "its plan failed and changed nothing).",
+        lambda r: _n(r["size_after"]),
+        lambda: _legend(data.lists, lines=True) + _sizes_chart(data),
     )
 
 
 def _changes_section(data: ReportData) -> str:
-    head = '<section aria-labelledby="h-changes"><h2 id="h-changes">Adds and removes per run</h2>'
-    sub = (
-        '<p class="sub">Rows Microsoft confirmed, per run and list: adds (refreshes of '
-        "expiring members included) above the line, removes below it.</p>"
-    )
-    if not data.runs.height:
-        return f'{head}{sub}<p class="notice">No runs recorded yet.</p></section>'
-    table = _table(
-        "table-changes",
+    return _per_run_section(
+        data,
+        "changes",
+        "Adds and removes per run",
+        "Rows Microsoft confirmed, per run and list: adds (refreshes of expiring members "
+        "included) above the line, removes below it.",
         "Confirmed adds / removes per run and list.",
-        _list_headers(data),
-        _run_rows(
-            data, lambda r: f"+{_n(r['confirmed_adds'])} / {MINUS}{_n(r['confirmed_removes'])}"
-        ),
-        numeric={0, *range(3, 3 + len(data.lists))},
-    )
-    return (
-        f"{head}{sub}{_legend(data.lists, lines=False, extra=HATCH_KEY)}{_changes_chart(data)}"
-        f"{_data_table(table)}</section>"
+        lambda r: f"+{_n(r['confirmed_adds'])} / {MINUS}{_n(r['confirmed_removes'])}",
+        lambda: _legend(data.lists, lines=False, extra=HATCH_KEY) + _changes_chart(data),
     )
 
 
 def _errors_section(data: ReportData) -> str:
-    head = (
-        '<section aria-labelledby="h-errors"><h2 id="h-errors">Rejected rows by Microsoft '
-        "error code</h2>"
-    )
+    head = _section_head("errors", "Rejected rows by Microsoft error code")
     sub = (
         '<p class="sub">Rows Microsoft refused in the runs above; they are kept in '
         "<code>row_errors</code> and sent again by the next runs, up to "
@@ -275,7 +289,7 @@ def _age(seconds: float) -> str:
 
 def _waiting_section(data: ReportData) -> str:
     """Uploads Microsoft still processes (a later run collects them) and parked rows."""
-    head = '<section aria-labelledby="h-waiting"><h2 id="h-waiting">Waiting</h2>'
+    head = _section_head("waiting", "Waiting")
     name = {li.audience.name: li.audience.list_name for li in data.lists}
     if data.in_flight.height:
         rows = [
@@ -318,10 +332,7 @@ def _waiting_section(data: ReportData) -> str:
 
 def _transitions_section(data: ReportData) -> str:
     tr = data.transitions
-    head = (
-        '<section aria-labelledby="h-transitions"><h2 id="h-transitions">State transitions '
-        "between the last two builds</h2>"
-    )
+    head = _section_head("transitions", "State transitions between the last two builds")
     if tr.note:
         return f'{head}<p class="notice" id="transitions-note">{_md(tr.note)}</p></section>'
     moved = sum(v for (f, t), v in tr.counts.items() if f != t and NONE_STATE not in (f, t))

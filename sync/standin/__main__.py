@@ -7,7 +7,9 @@ import signal
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -39,6 +41,14 @@ Every fault takes "count" (default 1, null = until cleared) and "operation"
 """
 
 
+def _seconds(flag: str, text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """An option of seconds, 0 or more, 0 by default: the delay and the processing times,
+    all off unless asked for."""
+    return click.option(
+        flag, type=click.FloatRange(min=0), default=0.0, show_default=True, help=text
+    )
+
+
 @click.command(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EPILOG,
@@ -52,13 +62,7 @@ Every fault takes "count" (default 1, null = until cleared) and "operation"
     default=None,
     help="Expected AuthenticationToken; requests with another get Microsoft's error 105.",
 )
-@click.option(
-    "--delay",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="Seconds to delay every request (slow runs for kill tests).",
-)
+@_seconds("--delay", "Seconds to delay every request (slow runs for kill tests).")
 @click.option(
     "--state",
     "state_file",
@@ -66,20 +70,14 @@ Every fault takes "count" (default 1, null = until cleared) and "operation"
     default=None,
     help="JSON file holding lists and members; loaded at start, rewritten after each change.",
 )
-@click.option(
+@_seconds(
     "--processing-seconds",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="Seconds Microsoft takes to process each uploaded file (InProgress until then; the "
+    "Seconds Microsoft takes to process each uploaded file (InProgress until then; the "
     "lists change only when it is done).",
 )
-@click.option(
+@_seconds(
     "--processing-seconds-per-10k-rows",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="More processing time per 10,000 rows of a file (Microsoft: about 60).",
+    "More processing time per 10,000 rows of a file (Microsoft: about 60).",
 )
 @click.option(
     "--out-of-order",
@@ -95,18 +93,7 @@ Every fault takes "count" (default 1, null = until cleared) and "operation"
     "unset: no size, as Microsoft before it has sized a list (~48 h).",
 )
 @click.option("--quiet", is_flag=True, help="Log warnings only.")
-def main(
-    host: str,
-    port: int,
-    token: str | None,
-    delay: float,
-    state_file: Path | None,
-    processing_seconds: float,
-    processing_seconds_per_10k_rows: float,
-    out_of_order: bool,
-    match_share: float | None,
-    quiet: bool,
-) -> None:
+def main(quiet: bool, **standin_options: Any) -> None:
     """Serve a loopback stand-in for Microsoft Advertising's Bulk v13 service.
 
     Prints the Bulk service URL (the value for BING_BULK_SERVICE_URL) on one line on stdout,
@@ -117,21 +104,14 @@ def main(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    standin = StandIn(
-        host=host,
-        port=port,
-        token=token,
-        delay=delay,
-        state_file=state_file,
-        processing_seconds=processing_seconds,
-        processing_seconds_per_10k_rows=processing_seconds_per_10k_rows,
-        out_of_order=out_of_order,
-        match_share=match_share,
-    )
+    # every other option is a StandIn parameter of the same name, handed on as it is
+    standin = StandIn(**standin_options)
     try:
         standin.start()
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        raise click.ClickException(
+            f"cannot listen on {standin.host}:{standin.port}: {exc.strerror}"
+        ) from exc
     click.echo(standin.url)
     sys.stdout.flush()
     stop = threading.Event()
