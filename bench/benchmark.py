@@ -19,48 +19,34 @@ present, else a fresh wrapper child reading getrusage(RUSAGE_CHILDREN)); medians
 
 Prints a Markdown table and writes it with the raw JSON to --out. Targets are printed next to
 the figures; they are targets, not assertions (the exit code is 0 unless a step failed).
+
+This script is the command line: it makes the data when missing, runs the chosen steps
+(steps_dbt.py for 1-3, steps_sync.py for 4, steps_files.py for 5) on one shared Context, and
+writes the report (render.py, with machine.py's description of the machine); measure.py
+measures each subprocess.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
-import platform
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from measure import (
-    AUDIENCE_PREFIX,
-    BENCH,
-    LIST_ID,
-    ROOT,
-    TIME_BIN,
-    Run,
-    StandInProcess,
-    _audience_sizes,
-    _copy_warehouse,
-    _duckdb_rows,
-    _iso,
-    _parse_iso,
-    _proc_status_mb,
-    _reset_peak,
-    _tool,
-    bing_audiences,
-    measure,
-)
+from machine import machine
+from measure import BENCH, ROOT, Run, _duckdb_rows, _iso, _parse_iso
 from render import render
+from steps_dbt import step_full_build, step_incremental, step_reference
+from steps_files import step_files, worker_files
+from steps_sync import step_sync
 
 # ------------------------------------------------------------------------------------------
 # the benchmark
@@ -68,6 +54,9 @@ from render import render
 
 @dataclass
 class Context:
+    """What the steps share: the options, the scratch folder, the data's globs and as_of, the
+    full build the later steps start from, and the results and errors for the report."""
+
     args: argparse.Namespace
     work: Path
     env: dict[str, str]
@@ -85,6 +74,7 @@ class Context:
 
     @property
     def timeout(self) -> float:
+        """Seconds a step's subprocess may take before it is killed."""
         return float(self.args.timeout)
 
 
@@ -117,411 +107,6 @@ def ensure_data(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
                 )[0][0]
         meta_path.write_text(json.dumps(meta, indent=2))
     return folder, meta
-
-
-def _dbt_cmd(build: Path, variables: dict[str, str], command: str = "build") -> list[str]:
-    return [
-        _tool("dbt"), command,
-        "--project-dir", str(ROOT),
-        "--profiles-dir", str(build / "profiles"),
-        "--target-path", str(build / "target"),
-        "--log-path", str(build / "logs"),
-        "--no-use-colors",
-        "--vars", json.dumps(variables),
-    ]  # fmt: skip
-
-
-def _dbt_summary(stdout: str) -> str:
-    m = re.findall(r"Done\. (PASS=.*)", stdout)
-    return m[-1].strip() if m else ""
-
-
-def _dbt_execution_s(stdout: str) -> float | None:
-    """dbt's own "Finished running ... (12.34s)": node execution, without startup and parse."""
-    m = re.findall(r"Finished running .*\(([0-9.]+)s\)", stdout)
-    return float(m[-1]) if m else None
-
-
-def step_reference(ctx: Context) -> None:
-    print("1. reference (plain DuckDB)", file=sys.stderr, flush=True)
-    runs = []
-    for i in range(ctx.args.repeats):
-        wd = ctx.work / f"reference-{i}"
-        wd.mkdir(parents=True)
-        cmd = [
-            sys.executable, str(BENCH / "reference.py"),
-            "--tracks", ctx.base_tracks, "--identifies", ctx.base_identifies,
-            "--as-of", ctx.as_of,
-            "--database", str(wd / "floor.duckdb"),
-            "--threads", ctx.env.get("CIO_DUCKDB_THREADS", "2"),
-            "--memory-limit", ctx.env.get("CIO_DUCKDB_MEMORY_LIMIT", "4GB"),
-        ]  # fmt: skip
-        run = measure(
-            f"reference-{i}", cmd, env=ctx.env, timeout=ctx.timeout, workdir=ctx.work / "logs"
-        )
-        emails = {}
-        for line in run.stdout.splitlines():
-            parts = line.split()
-            if len(parts) == 3 and parts[0] not in ("state", "(any)"):
-                emails[AUDIENCE_PREFIX + parts[0]] = int(parts[2].replace(",", ""))
-        run.extra["emails_per_audience"] = emails
-        m = re.search(
-            r"compute ([0-9.]+) s", (ctx.work / "logs" / f"reference-{i}.stderr").read_text()
-        )
-        run.extra["compute_s"] = float(m.group(1)) if m else None
-        runs.append(run)
-        shutil.rmtree(wd, ignore_errors=True)
-    ctx.results["reference"] = runs
-
-
-def _measure_dbt(ctx: Context, name: str, build: Path, variables: dict[str, str]) -> Run:
-    """One `dbt build` into `build`'s warehouse, measured, with dbt's own summary kept."""
-    env = {**ctx.env, "CIO_DUCKDB_PATH": str(build / "warehouse.duckdb")}
-    run = measure(
-        name, _dbt_cmd(build, variables), env=env, timeout=ctx.timeout, workdir=ctx.work / "logs"
-    )
-    run.extra["dbt"] = _dbt_summary(run.stdout)
-    run.extra["dbt_execution_s"] = _dbt_execution_s(run.stdout)
-    run.stdout = ""
-    return run
-
-
-def step_full_build(ctx: Context) -> None:
-    print("2. dbt build, full", file=sys.stderr, flush=True)
-    variables = {
-        "customerio_tracks": ctx.base_tracks,
-        "customerio_identifies": ctx.base_identifies,
-        "as_of": ctx.as_of,
-    }
-    runs = []
-    for i in range(ctx.args.repeats):
-        build = ctx.work / f"full-{i}"
-        (build / "profiles").mkdir(parents=True)
-        shutil.copy(ROOT / "profiles.yml.example", build / "profiles" / "profiles.yml")
-        run = _measure_dbt(ctx, f"dbt-full-{i}", build, variables)
-        runs.append(run)
-        if run.ok and ctx.built is None:
-            ctx.built = build
-            ctx.audiences = bing_audiences(build / "target")
-            run.extra["audience_sizes"] = _audience_sizes(build / "warehouse.duckdb", ctx.audiences)
-        else:
-            shutil.rmtree(build, ignore_errors=True)
-    ctx.results["full_build"] = runs
-
-
-def step_incremental(ctx: Context) -> None:
-    print("3. dbt build, incremental after the next-hour batch", file=sys.stderr, flush=True)
-    if ctx.built is None:
-        print("  skipped: no successful full build", file=sys.stderr)
-        return
-    variables = {
-        "customerio_tracks": ctx.all_tracks,
-        "customerio_identifies": ctx.all_identifies,
-        "as_of": ctx.next_as_of,
-    }
-    runs = []
-    for i in range(ctx.args.repeats):
-        build = ctx.work / f"incremental-{i}"
-        _copy_warehouse(ctx.built, build)
-        # An hourly schedule keeps target/ and passes the same vars every hour, so dbt's
-        # partial parsing skips the parse; here as_of changes, so parse first, untimed.
-        env = {**ctx.env, "CIO_DUCKDB_PATH": str(build / "warehouse.duckdb")}
-        subprocess.run(
-            _dbt_cmd(build, variables, "parse"), env=env, check=True, capture_output=True
-        )
-        run = _measure_dbt(ctx, f"dbt-incremental-{i}", build, variables)
-        if run.ok and i == 0:
-            run.extra["audience_sizes"] = _audience_sizes(build / "warehouse.duckdb", ctx.audiences)
-        runs.append(run)
-        shutil.rmtree(build, ignore_errors=True)
-    ctx.results["incremental"] = runs
-
-
-def _inflate(
-    database: Path, tables: dict[str, str], table: str | None, rows: int
-) -> tuple[str, int]:
-    """Add `rows` random hashes to one audience table (`table`, else the largest); returns
-    (table, its new size). New rows copy an existing audience row with another hash."""
-    import duckdb
-
-    sizes = _audience_sizes(database, tables)
-    donor = max(sizes, key=lambda n: sizes[n])
-    if sizes[donor] == 0:
-        raise RuntimeError("every audience table is empty: no row to copy")
-    target = table if table in sizes else donor
-    con = duckdb.connect(str(database))
-    try:
-        con.execute(
-            f"""
-            insert into {tables[target]} by name
-            select d.* replace (sha256(gen_random_uuid()::varchar) as email_sha256)
-            from (select * from {tables[donor]} limit 1) as d cross join range({int(rows)}) as r(i)
-            """
-        )
-        size = con.execute(f"select count(*) from {tables[target]}").fetchone()[0]
-    finally:
-        con.close()
-    return target, int(size)
-
-
-def _churn(database: Path, tables: dict[str, str], share: float) -> dict[str, int]:
-    """Replace `share` of the hashes of every audience table by new random 64-hex values."""
-    import duckdb
-
-    sizes = _audience_sizes(database, tables)
-    changed = {}
-    con = duckdb.connect(str(database))
-    try:
-        for table, n in sizes.items():
-            k = round(n * share)
-            if k:
-                con.execute(
-                    f"""
-                    update {tables[table]}
-                    set email_sha256 = sha256(gen_random_uuid()::varchar)
-                    where rowid in (select rowid from {tables[table]} order by random() limit {k})
-                    """
-                )
-            changed[table] = k
-    finally:
-        con.close()
-    return changed
-
-
-def _sync_counts(stdout: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(stdout)
-    except ValueError:
-        return {"parsed": False}
-    lists = doc.get("lists", [])
-    return {
-        "lists": len(lists),
-        "audience_rows": sum(x.get("audience_rows") or 0 for x in lists),
-        "sent_adds": sum(x.get("sent_adds") or 0 for x in lists),
-        "sent_removes": sum(x.get("sent_removes") or 0 for x in lists),
-        "confirmed_adds": sum(x.get("confirmed_adds") or 0 for x in lists),
-        "confirmed_removes": sum(x.get("confirmed_removes") or 0 for x in lists),
-        "rejected": sum(x.get("rejected") or 0 for x in lists),
-        "statuses": sorted({str(x.get("status")) for x in lists}),
-        "per_list": {
-            x.get("audience"): {
-                k: x.get(k)
-                for k in ("audience_rows", "sent_adds", "sent_removes", "status", "seconds")
-            }
-            for x in lists
-        },
-    }
-
-
-def step_sync(ctx: Context, scenario: str) -> None:
-    """scenario "audiences": the built audiences as they are; "1m": plus 1M random hashes."""
-    title = "real audiences" if scenario == "audiences" else "1M-member audience"
-    print(f"4. sync runs ({title})", file=sys.stderr, flush=True)
-    if ctx.built is None:
-        print("  skipped: no successful full build", file=sys.stderr)
-        return
-    phases: dict[str, list[Run]] = {"first": [], "nochange": [], "churn": []}
-    info: dict[str, Any] = {}
-    for i in range(ctx.args.repeats):
-        wd = ctx.work / f"sync-{scenario}-{i}"
-        _copy_warehouse(ctx.built, wd)
-        database = wd / "warehouse.duckdb"
-        if scenario == "1m":
-            table, size = _inflate(
-                database, ctx.audiences, ctx.args.big_audience, ctx.args.big_audience_rows
-            )
-            info.update(big_table=table, big_table_size=size)
-        info["audience_sizes"] = _audience_sizes(database, ctx.audiences)
-        (wd / "sync-work").mkdir()
-        standin = StandInProcess(wd, ctx.env)
-        try:
-            env = {
-                **ctx.env,
-                "CIO_DUCKDB_PATH": str(database),
-                "DBT_PROFILES_DIR": str(wd / "profiles"),
-                "BING_DEVELOPER_TOKEN": "bench-developer-token",
-                "BING_CUSTOMER_ID": "1234",
-                "BING_ACCOUNT_ID": "5678",
-                "BING_ACCESS_TOKEN": "bench-access-token",
-                "BING_BULK_SERVICE_URL": standin.url,
-                "SYNC_POLL_INTERVAL_MS": "50",
-                "SYNC_WORK_DIR": str(wd / "sync-work"),
-            }
-            cmd = [
-                _tool("sync"), "run", "--json",
-                "--project-dir", str(ROOT),
-                "--profiles-dir", str(wd / "profiles"),
-                "--target-path", str(wd / "target"),
-                "--max-remove-share", "1",
-                # the models may be edited while this runs; the manifest is the build's own
-                "--allow-stale-manifest",
-            ]  # fmt: skip
-            for phase in phases:
-                if phase == "churn":
-                    info["churned"] = _churn(database, ctx.audiences, ctx.args.churn)
-                standin.reset_peak()
-                cpu0 = standin.cpu_s()
-                run = measure(
-                    f"sync-{scenario}-{phase}-{i}",
-                    cmd,
-                    env=env,
-                    timeout=ctx.timeout,
-                    workdir=ctx.work / "logs",
-                )
-                cpu1 = standin.cpu_s()
-                run.extra["standin_cpu_s"] = (
-                    cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
-                )
-                run.extra["standin_peak_rss_mb"] = standin.peak_rss_mb()
-                run.extra["standin_peak_is_lifetime"] = not standin.peak_resettable
-                run.extra["sync"] = _sync_counts(run.stdout)
-                run.stdout = ""
-                phases[phase].append(run)
-                if not run.ok:
-                    break
-        finally:
-            standin.stop()
-        shutil.rmtree(wd, ignore_errors=True)
-    ctx.results[f"sync_{scenario}"] = {"info": info, **phases}
-
-
-def step_files(ctx: Context) -> None:
-    rows = ctx.args.file_rows
-    print(f"5. upload files for {rows:,} adds: fast path vs SDK", file=sys.stderr, flush=True)
-    out: dict[str, list[Run]] = {"fast": [], "sdk": []}
-    hashes = ctx.work / "hashes.parquet"
-    _duckdb_rows(
-        f"copy (select sha256('bench-' || i::varchar) as email_sha256 from range({int(rows)}) "
-        f"as r(i)) to '{hashes}' (format parquet)"
-    )
-    for i in range(ctx.args.repeats):
-        for impl in out:
-            wd = ctx.work / f"files-{impl}-{i}"
-            wd.mkdir(parents=True)
-            cmd = [
-                sys.executable, str(Path(__file__).resolve()),
-                "--worker-files", impl, "--file-rows", str(rows), "--out", str(wd),
-                "--hashes", str(hashes),
-            ]  # fmt: skip
-            run = measure(
-                f"files-{impl}-{i}",
-                cmd,
-                env=ctx.env,
-                timeout=ctx.timeout,
-                workdir=ctx.work / "logs",
-            )
-            if run.ok:
-                run.extra.update(json.loads(run.stdout.strip().splitlines()[-1]))
-            run.stdout = ""
-            out[impl].append(run)
-            shutil.rmtree(wd, ignore_errors=True)
-    ctx.results["files"] = out
-
-
-def worker_files(impl: str, rows: int, out: Path, hashes: Path) -> int:
-    """Child process of step 5: write the upload files for `rows` adds; print timings as JSON."""
-    import polars as pl
-
-    sys.path.insert(0, str(ROOT))
-    frame = pl.read_parquet(hashes)  # untimed: `rows` distinct 64-hex values
-    if frame.height != rows:
-        raise SystemExit(f"{hashes} holds {frame.height} rows, not {rows}")
-    gc.collect()
-    # peak RSS of the write alone: restart the high-water mark here (Linux clear_refs)
-    windowed = _reset_peak(Path("/proc/self"))
-    before_mb = _proc_status_mb(Path("/proc/self"), "VmRSS")
-    if impl == "fast":
-        from sync import bulkfile
-
-        started = time.perf_counter()
-        paths = bulkfile.write_member_files(out, LIST_ID, "Add", frame, max_rows=1_000_000)
-        seconds = time.perf_counter() - started
-    else:
-        from bingads.service_client import _CAMPAIGN_OBJECT_FACTORY_V13
-        from bingads.v13.bulk import BulkFileWriter
-        from bingads.v13.bulk.entities.audiences import BulkCustomerList, BulkCustomerListItem
-
-        path = out / "members-sdk.csv"
-        started = time.perf_counter()
-        customer_list = _CAMPAIGN_OBJECT_FACTORY_V13.create("CustomerList")
-        customer_list.Id = LIST_ID
-        with BulkFileWriter(str(path)) as writer:
-            writer.write_entity(BulkCustomerList(customer_list=customer_list, action_type="Add"))
-            for text in frame.get_column("email_sha256").to_list():
-                writer.write_entity(
-                    BulkCustomerListItem(parent_id=LIST_ID, sub_type="Email", text=text)
-                )
-        seconds = time.perf_counter() - started
-        paths = [path]
-    peak_mb = _proc_status_mb(Path("/proc/self"), "VmHWM")
-    size = sum(p.stat().st_size for p in paths)
-    print(
-        json.dumps(
-            {
-                "rows": rows,
-                "seconds": seconds,
-                "rows_per_s": rows / seconds if seconds else None,
-                "files": len(paths),
-                "bytes": size,
-                "rss_before_write_mb": before_mb,
-                "write_peak_rss_mb": peak_mb if windowed else None,
-            }
-        )
-    )
-    return 0
-
-
-# ------------------------------------------------------------------------------------------
-# report
-
-
-def machine() -> dict[str, Any]:
-    cpu_model = ""
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    mem_kb = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-    try:
-        nproc = int(subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip())
-    except (OSError, ValueError):
-        nproc = len(os.sched_getaffinity(0))
-    versions = {}
-    for pkg in ("duckdb", "dbt-core", "dbt-duckdb", "polars", "bingads"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    return {
-        "nproc": nproc,
-        "ram_gib": round(mem_kb / 1024 / 1024, 1),
-        "cpu_model": cpu_model,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "versions": versions,
-        "rusage_via": str(TIME_BIN) if TIME_BIN.exists() else "getrusage(RUSAGE_CHILDREN)",
-        "git": _git_state(),
-    }
-
-
-def _git_state() -> dict[str, Any]:
-    """The commit measured and the files changed beside it (the models may be mid-edit)."""
-
-    def git(*args: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return ""
-        return done.stdout.strip()
-
-    return {"head": git("rev-parse", "HEAD"), "changed": git("status", "--porcelain").splitlines()}
 
 
 # ------------------------------------------------------------------------------------------

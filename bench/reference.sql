@@ -206,11 +206,7 @@ kind_json as (
 
 kind_values as (
     select
-        id,
-        person_id,
-        event_at,
-        received_at,
-        kind,
+        * exclude (order_id_raw, nums),
         case when trim(order_id_raw) <> '' then order_id_raw end as order_id,
         ref_num(nums[1]) as price,
         ref_num(nums[2]) as quantity,

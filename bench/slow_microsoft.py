@@ -25,8 +25,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import _inflate
 from measure import ROOT, StandInProcess, _duckdb_rows, _tool, bing_audiences, measure
+from steps_sync import _inflate
 
 
 def build_demo(work: Path, env: dict[str, str]) -> None:

@@ -7,16 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.dbt import AUDIENCE_FIXTURES, Build, dbt, new_build
+from tests.harness.dbt import AUDIENCE_FIXTURES, AUDIENCES, Build, dbt, new_build
 
-STATES = (
-    "recent_purchaser_0_7d",
-    "cart_abandon_high_aov_0_1d",
-    "cart_abandon_0_1d",
-    "purchased_once_21_45d",
-    "lapsed_90d_plus",
-    "ltv_high",
-)
+STATES = tuple(audience.removeprefix("audience_") for audience in AUDIENCES)
 
 # The demo seeds' audiences, worked out by hand (person_ids per audience table). st21 is a
 # recent purchaser without a valid email, so it is in audience_states but in no table; st22a

@@ -36,7 +36,9 @@ from tests.harness.sync import (
     OUTPUTS,
     TOKEN,
     audience_hashes,
+    enter_ltv_high,
     identifiers_in,
+    next_build,
     run_sync,
     sql,
     sync_env,
@@ -197,13 +199,7 @@ def synced(demo_build: Build, tmp_path_factory: pytest.TempPathFactory) -> Itera
         before = {name: len(audience_hashes(build, t)) for name, t in tables_of.items()}
         assert run_sync(build, env, "run").exit_code == 2
         # the next build: one person leaves the suppression list, a new one enters high LTV
-        gone = sorted(audience_hashes(build, "audience_recent_purchaser_0_7d"))[0]
-        sql(build, "delete from audience_recent_purchaser_0_7d where email_sha256 = ?", [gone])
-        sql(
-            build,
-            "insert into audience_ltv_high values (?, 'new', 'high', timestamp '2026-11-28 12:00')",
-            [NEW_HASH],
-        )
+        next_build(build, NEW_HASH)
         second = run_sync(build, env, "run")
         assert second.exit_code == 0, second.stderr
         after = {name: len(audience_hashes(build, t)) for name, t in tables_of.items()}
@@ -327,11 +323,7 @@ def test_report_shows_uploads_in_flight_and_parked_rows(warehouse: Build, tmp_pa
         bing.inject("reject_rows", hashes=ltv[:1], code=8004, count=None)
         args = ("run", "-s", "ltv_high", "--max-row-attempts", "1")
         assert run_sync(warehouse, env, *args).exit_code == 2  # rejected, and parked at once
-        sql(
-            warehouse,
-            "insert into audience_ltv_high values (?, 'new', 'high', timestamp '2026-11-28 12:00')",
-            [NEW_HASH],
-        )
+        enter_ltv_high(warehouse, NEW_HASH)
         bing.set_processing(seconds=600)
         assert run_sync(warehouse, env, *args, "--no-wait").exit_code == 0
     wh, audiences = open_inputs(warehouse)

@@ -10,6 +10,7 @@ from tests.harness.sync import (
     audience_hashes,
     env_without,
     mismatches,
+    next_build,
     no_identifiers,
     run_sync,
     sql,
@@ -57,13 +58,7 @@ def test_changed_audiences_converge_with_adds_and_removes(
     first = run_sync(warehouse, env, "run")
     assert first.exit_code == 0
     # the next build: one person leaves the suppression list, a new one enters high LTV
-    gone = sorted(audience_hashes(warehouse, "audience_recent_purchaser_0_7d"))[0]
-    sql(warehouse, "delete from audience_recent_purchaser_0_7d where email_sha256 = ?", [gone])
-    sql(
-        warehouse,
-        "insert into audience_ltv_high values (?, 'new', 'high', timestamp '2026-11-28 12:00')",
-        [NEW_HASH],
-    )
+    next_build(warehouse, NEW_HASH)
     plan = run_sync(warehouse, env, "plan")
     assert plan.exit_code == 0
     planned = plan.lists()

@@ -93,6 +93,16 @@ def _release_duckdb() -> None:
             DuckDBConnectionManager._ENV = None
 
 
+def copy_build(built: Build, where: Path) -> Build:
+    """A private copy of a built warehouse and its manifest (sharing its profile), for a test
+    that changes it or runs a second sync beside the first."""
+    where.mkdir(parents=True, exist_ok=True)
+    copy = Build(where, where / "warehouse.duckdb", built.profiles_dir, where / "target")
+    shutil.copy(built.database, copy.database)
+    shutil.copytree(built.target_path, copy.target_path)
+    return copy
+
+
 def new_build(workdir: Path) -> Build:
     """A fresh, empty warehouse with a profiles.yml copied from the shipped example."""
     workdir.mkdir(parents=True, exist_ok=True)

@@ -109,6 +109,23 @@ def sql(build: Build, statement: str, params: list[Any] | None = None) -> list[t
         return con.execute(statement, params or []).fetchall()
 
 
+def enter_ltv_high(build: Build, new_hash: str) -> None:
+    """A new person enters the high-LTV audience, as the next `dbt build` would add them."""
+    sql(
+        build,
+        "insert into audience_ltv_high values (?, 'new', 'high', timestamp '2026-11-28 12:00')",
+        [new_hash],
+    )
+
+
+def next_build(build: Build, new_hash: str) -> None:
+    """The next `dbt build` as the sync tests play it: one person (the first recent purchaser)
+    leaves the suppression list, and `new_hash` enters high LTV."""
+    gone = sorted(audience_hashes(build, "audience_recent_purchaser_0_7d"))[0]
+    sql(build, "delete from audience_recent_purchaser_0_7d where email_sha256 = ?", [gone])
+    enter_ltv_high(build, new_hash)
+
+
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 
 
