@@ -283,10 +283,11 @@ def status(as_json: bool, history: int, **kw: Any) -> None:
             item["in_flight_uploads"] = uploads.summary(item["list_id"])
             item["microsoft_size"] = sizes.latest(ctx.state, item["list_id"], item["members"])
         left = ctx.state.left_project(ctx.all_audiences)
+    disabled = [a.name for a in ctx.all_audiences if not a.enabled]
     if as_json:
-        emit_json({"command": "status", "lists": lists, "left_project": left})
+        emit_json({"command": "status", "lists": lists, "left_project": left, "disabled": disabled})
     else:
-        print_status(lists, left)
+        print_status(lists, left, disabled)
 
 
 def _register_report() -> None:

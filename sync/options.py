@@ -83,12 +83,12 @@ class Context:
             raise
         try:
             audiences = load_audiences(self.project, allow_stale=kw["allow_stale_manifest"])
-            if not audiences:
+            if not any(a.enabled for a in audiences):
                 raise ConfigError(
-                    "the dbt manifest has no audience models (no model has meta.bing); "
-                    "see README 'Add an audience'"
+                    "the dbt manifest has no enabled audience models (no model has meta.bing, "
+                    "or all have meta.audience.enabled: false); see docs/audiences.md"
                 )
-            #: every audience of the manifest, also those --select leaves out
+            #: every audience of the manifest, also those --select leaves out or disabled
             self.all_audiences: list[Audience] = audiences
             self.audiences: list[Audience] = select_audiences(audiences, tuple(kw["select"]))
             self.state = State(self.wh, kw["state_schema"])
@@ -96,6 +96,13 @@ class Context:
                 self.state.ensure()
             else:
                 self.state.readable()
+            for move in self.state.carry_over(audiences, write=run):
+                log.warning(
+                    "%s %s list %s (%s) of %s, which is no longer in the dbt project (renamed): "
+                    "its members carry over, nothing is re-sent",
+                    move["audience"], "takes over" if run else "would take over",
+                    move["list_id"], move["list_name"], move["from"],
+                )  # fmt: skip
         except BaseException:
             self.wh.close()
             self.run_lock.close()

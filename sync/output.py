@@ -135,16 +135,22 @@ def print_run(lists: list[dict[str, Any]], seconds: float, code: int) -> None:
 
 
 def left_project_text(item: dict[str, Any]) -> str:
-    """One list whose audience left the dbt project, and what the sync does about it."""
+    """One list whose audience is disabled or left the dbt project, and what the sync does."""
+    if item.get("reason") == "disabled":
+        why, undo = "is disabled (meta.audience.enabled: false)", "Enable the audience again"
+    else:
+        why, undo = "is no longer in the dbt project", "Restore the audience"
     return (
         f"{item['list_name']} (list {item['list_id']}, {item['members']:,} member(s) at the last "
-        f"run): its audience {item['audience']} is no longer in the dbt project, so the sync "
-        "no longer touches it and its members stay at Microsoft. Restore the audience, or "
-        "remove the list from your campaigns and delete it in Microsoft Advertising"
+        f"run): its audience {item['audience']} {why}, so the sync no longer touches it and "
+        f"its members stay at Microsoft. {undo}, or remove the list from your campaigns and "
+        "delete it in Microsoft Advertising"
     )
 
 
-def print_status(lists: list[dict[str, Any]], left_project: list[dict[str, Any]]) -> None:
+def print_status(
+    lists: list[dict[str, Any]], left_project: list[dict[str, Any]], disabled: list[str]
+) -> None:
     rows = []
     for s in lists:
         last = s["runs"][0] if s["runs"] else {}
@@ -174,6 +180,8 @@ def print_status(lists: list[dict[str, Any]], left_project: list[dict[str, Any]]
     click.echo(_table(rows, header))
     for item in left_project:
         click.echo(f"  not synced: {left_project_text(item)}")
+    if disabled:
+        click.echo(f"  disabled, not synced (meta.audience.enabled: false): {', '.join(disabled)}")
     for s in lists:
         for u in s.get("in_flight_uploads", []):
             click.echo(

@@ -35,6 +35,7 @@ class Audience:
     membership_duration_days: int = -1
     list_id: int | None = None
     max_remove_share: float = DEFAULT_MAX_REMOVE_SHARE
+    enabled: bool = True  # meta.audience.enabled: a disabled audience's list is left alone
 
     @property
     def is_exclusion(self) -> bool:
@@ -165,6 +166,12 @@ def _bing_meta(node: dict[str, Any]) -> Any:
     return None
 
 
+def _audience_meta(node: dict[str, Any]) -> dict[str, Any]:
+    """A model's meta.audience block (the registry entry: family, priority, enabled), or {}."""
+    audience = ((node.get("config") or {}).get("meta") or {}).get("audience")
+    return audience if isinstance(audience, dict) else {}
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -194,6 +201,9 @@ def _audience_from_node(node: dict[str, Any]) -> Audience:
     share = bing.get("max_remove_share", DEFAULT_MAX_REMOVE_SHARE)
     if not _number(share) or not 0 <= share <= 1:
         raise ConfigError(f"{where}.max_remove_share is {share!r}; use a number from 0 to 1")
+    enabled = _audience_meta(node).get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"model {name}: meta.audience.enabled is {enabled!r}; use true or false")
     return Audience(
         name=name,
         database=node.get("database"),
@@ -204,6 +214,7 @@ def _audience_from_node(node: dict[str, Any]) -> Audience:
         membership_duration_days=int(duration),
         list_id=int(list_id) if list_id is not None else None,
         max_remove_share=float(share),
+        enabled=enabled,
     )
 
 
@@ -256,16 +267,24 @@ def load_audiences(project: Project, *, allow_stale: bool = False) -> list[Audie
 
 
 def select_audiences(audiences: list[Audience], selected: tuple[str, ...]) -> list[Audience]:
-    """Keep the audiences named by --select (model name, its short state name, or list name)."""
+    """Keep the enabled audiences named by --select (model name, its short state name, or
+    list name); all enabled ones without --select. Naming a disabled one is an error."""
+    enabled = [a for a in audiences if a.enabled]
     if not selected:
-        return audiences
+        return enabled
     keep = []
     for want in selected:
         match = [
             a for a in audiences if want in (a.name, a.name.removeprefix("audience_"), a.list_name)
         ]
         if not match:
-            known = ", ".join(a.name for a in audiences) or "none"
+            known = ", ".join(a.name for a in enabled) or "none"
             raise ConfigError(f"--select {want!r} matches no audience (known: {known})")
+        off = [a.name for a in match if not a.enabled]
+        if off:
+            raise ConfigError(
+                f"--select {want!r}: {off[0]} is disabled (meta.audience.enabled: false in its "
+                "YAML entry), so the sync leaves its list alone; enable it and run dbt build"
+            )
         keep.extend(m for m in match if m not in keep)
-    return [a for a in audiences if a in keep]
+    return [a for a in enabled if a in keep]

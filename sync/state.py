@@ -61,6 +61,8 @@ class State:
         self.wh = wh
         self.schema = schema
         self.s = quote_ident(schema)
+        #: {renamed audience: the model name its list is stored under}, set by carry_over()
+        self.renamed: dict[str, str] = {}
 
     def ensure(self) -> None:
         """The state tables created or migrated (`sync run`)."""
@@ -71,17 +73,48 @@ class State:
         state_schema.readable(self.wh, self.schema)
 
     # ------------------------------------------------------------------ lists
+    def _stored_as(self, audience: Audience) -> str:
+        return self.renamed.get(audience.name, audience.name)
+
+    def carry_over(self, audiences: list[Audience], *, write: bool) -> list[dict[str, Any]]:
+        """Audience models renamed in the dbt project keep their lists: an enabled audience
+        with no list of its own whose list name is that of a list stored for a model no
+        longer in the project takes that list over, with its members (nothing re-sent).
+        `sync run` rewrites the state (`write`); `plan` only reads it as if."""
+        names = [a.name for a in audiences]
+        stored = self.wh.fetch(f"select audience, list_name, list_id from {self.s}.lists")
+        own = set(stored["audience"].to_list())
+        gone = stored.filter(~pl.col("audience").is_in(names))
+        by_name = {r["list_name"]: r for r in gone.to_dicts()}
+        moves = [
+            {"audience": a.name, "from": by_name[a.list_name]["audience"],
+             "list_name": a.list_name, "list_id": by_name[a.list_name]["list_id"]}
+            for a in audiences
+            if a.enabled and a.name not in own and a.list_name in by_name
+        ]  # fmt: skip
+        for move in moves:
+            if write:
+                with self.wh.transaction():
+                    for table in ("lists", "uploads"):
+                        self.wh.execute(
+                            f"update {self.s}.{table} set audience = ? where audience = ?",
+                            [move["audience"], move["from"]],
+                        )
+            else:
+                self.renamed[move["audience"]] = move["from"]
+        return moves
+
     def list_id(self, audience: Audience) -> int | None:
         return self.wh.scalar(
             f"select list_id from {self.s}.lists where audience = ? order by updated_at desc limit 1",
-            [audience.name],
+            [self._stored_as(audience)],
         )
 
     def stored_list_name(self, audience: Audience, list_id: int) -> str | None:
         """The list name the YAML had when the sync last saved this list."""
         return self.wh.scalar(
             f"select list_name from {self.s}.lists where audience = ? and list_id = ?",
-            [audience.name, list_id],
+            [self._stored_as(audience), list_id],
         )
 
     def needs_replace(self, audience: Audience, list_id: int) -> bool:
@@ -89,7 +122,7 @@ class State:
         by name, or pinned) and not yet replaced with the audience, or never seen at all."""
         known = self.wh.scalar(
             f"select needs_replace from {self.s}.lists where audience = ? and list_id = ?",
-            [audience.name, list_id],
+            [self._stored_as(audience), list_id],
         )
         return True if known is None else bool(known)
 
@@ -465,16 +498,23 @@ class State:
         return out
 
     def left_project(self, audiences: list[Audience]) -> list[dict[str, Any]]:
-        """Lists the sync made or adopted whose audience is no longer in the dbt project
-        (its model deleted or renamed): no run touches them any more, so their last members
-        stay at Microsoft. Said by `sync status` and `sync run`, never left silent."""
-        names = [a.name for a in audiences]
+        """Lists the sync made or adopted whose audience is disabled (meta.audience.enabled:
+        false) or no longer in the dbt project (its model deleted or renamed): no run
+        touches them any more, so their last members stay at Microsoft. Said by `sync
+        status` and `sync run`, never left silent."""
+        enabled = [a.name for a in audiences if a.enabled] + list(self.renamed.values())
+        disabled = [a.name for a in audiences if not a.enabled]
         lists = self.wh.fetch(
             f"select audience, list_name, role, list_id from {self.s}.lists order by list_name"
-        ).filter(~pl.col("audience").is_in(names))
+        ).filter(~pl.col("audience").is_in(enabled))
         # members are counted only for those lists (rarely any), not over the whole table
         return [
-            {**item, "members": self.member_count(item["list_id"])} for item in lists.to_dicts()
+            {
+                **item,
+                "members": self.member_count(item["list_id"]),
+                "reason": "disabled" if item["audience"] in disabled else "not_in_project",
+            }
+            for item in lists.to_dicts()
         ]
 
     def member_count(self, list_id: int | None) -> int:

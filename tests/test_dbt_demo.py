@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.dbt import AUDIENCE_FIXTURES, AUDIENCES, Build, dbt, new_build
+from tests.harness.dbt import AUDIENCE_FIXTURES, Build, dbt, exclusive_states, new_build
 
-STATES = tuple(audience.removeprefix("audience_") for audience in AUDIENCES)
+STATES = exclusive_states()
 
 # The demo seeds' audiences, worked out by hand (person_ids per audience table). st21 is a
 # recent purchaser without a valid email, so it is in audience_states but in no table; st22a

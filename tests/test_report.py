@@ -25,12 +25,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from sync.project import load_audiences, load_project
+from sync.project import load_audiences, load_project, select_audiences
 from sync.report import PALETTE, build_report, report_command, write_report
 from sync.standin import StandIn
 from sync.state import State
 from sync.warehouse import Warehouse
-from tests.harness.dbt import ROOT, Build
+from tests.harness.dbt import AUDIENCES, ROOT, Build
 from tests.harness.sync import (
     HEX64,
     OUTPUTS,
@@ -116,7 +116,7 @@ def open_inputs(build: Build) -> tuple[Warehouse, list]:
     os.environ.update(build.env())
     try:
         project = load_project(str(ROOT), str(build.profiles_dir), None, str(build.target_path))
-        audiences = load_audiences(project, allow_stale=True)
+        audiences = select_audiences(load_audiences(project, allow_stale=True), ())
     finally:
         for k, v in old.items():
             if v is None:
@@ -226,7 +226,7 @@ def synced(demo_build: Build, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def test_report_numbers_match_the_runs(synced: Synced) -> None:
     found = tables(synced.page)
     lists = by_row(found["table-lists"])
-    assert len(lists) == 6
+    assert len(lists) == len(AUDIENCES)
     assert lists[SUPPRESS]["Role"] == "exclude" and lists[LTV]["Role"] == "target"
     for name, (_, now) in synced.sizes.items():
         assert number(lists[name]["Confirmed members"]) == now
@@ -312,7 +312,7 @@ def test_report_without_runs_or_snapshot_says_so(warehouse: Build, tmp_path: Pat
         and "No snapshot table main.audience_states_snapshot" in (page)
     )
     assert '<svg class="chart"' not in page
-    assert len(by_row(tables(page)["table-lists"])) == 6
+    assert len(by_row(tables(page)["table-lists"])) == len(AUDIENCES)
 
 
 def test_report_shows_uploads_in_flight_and_parked_rows(warehouse: Build, tmp_path: Path) -> None:

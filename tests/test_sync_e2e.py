@@ -34,7 +34,7 @@ def test_first_run_creates_every_list_and_adds_every_member(
     lists = result.lists()
     assert set(lists) == set(AUDIENCES)
     names = {v["name"] for v in bing.lists().values()}
-    assert "CIO__Suppress__Purchased_0-7d" in names and len(names) == 6
+    assert "CIO__Suppress__Purchased_0-7d" in names and len(names) == len(AUDIENCES)
     assert all(v["membership_duration"] == -1 for v in bing.lists().values())
     assert_lists_equal_tables(warehouse, bing, lists)
     assert lists["audience_recent_purchaser_0_7d"]["confirmed_adds"] == 9
@@ -247,6 +247,7 @@ def test_a_list_whose_audience_left_the_project_is_said_not_synced(
             "role": "target",
             "list_id": list_id,
             "members": len(members),
+            "reason": "not_in_project",
         }
     ]
     again = run_sync(warehouse, env, "run", "-s", "cart_abandon_0_1d", "--allow-stale-manifest")

@@ -1,32 +1,64 @@
 {#-
-    Exclusivity per identifier: two people can share one email, but each email_sha256 is in
-    exactly one audience, the highest-priority state among the people carrying it, so no
-    hash is ever in two Bing lists. The person shown is the smallest person_id among
-    those carrying the hash in that state.
+    Every (email_sha256, audience) membership the Bing lists hold. Exclusive family: each
+    hash is in exactly one of those audiences, the highest-priority state among the people
+    carrying it, so no hash is in two of those lists. Suppression lists stand beside them: a
+    hash is in one when any person carrying it meets its rule, whatever their state. The
+    person shown is the smallest person_id among those carrying the hash in that audience.
 -#}
+{%- set suppressions = suppression_states() -%}
+
 with
 
-people_with_state as (
+people as (
 
     select * from {{ ref('int_person_states') }}
-    where state is not null and email_sha256 is not null
+    where email_sha256 is not null
 
 ),
 
-winners as (
+memberships as (
 
     select
         email_sha256,
-        state,
+        'audience_' || state as audience,
+        'exclusive' as slot,
+        state_priority,
         person_id,
         ltv_tier,
         as_of
-    from people_with_state
+    from people
+    where state is not null
+    {%- for state in suppressions %}
+    union all
+    select
+        email_sha256,
+        'audience_{{ state }}' as audience,
+        'audience_{{ state }}' as slot,
+        0 as state_priority,
+        person_id,
+        ltv_tier,
+        as_of
+    from people
+    where rule_{{ state }}
+    {%- endfor %}
+
+),
+
+chosen as (
+
+    select
+        email_sha256,
+        audience,
+        slot,
+        person_id,
+        ltv_tier,
+        as_of
+    from memberships
     qualify row_number() over (
-        partition by email_sha256
+        partition by email_sha256, slot
         order by state_priority, person_id
     ) = 1
 
 )
 
-select * from winners
+select * from chosen

@@ -1,29 +1,12 @@
 {#-
-    Each person's LTV tier and retention state at T, recomputed for everyone every build
-    (windows move with T, thresholds are vars): the first rule that holds wins, so states are
-    mutually exclusive by construction. The rules are written once, here; their order is
-    the priority. Windows and thresholds are vars (d = days of 24 h).
+    Each person's LTV tier, whether each audience's rule holds (rule_<state>, one column per
+    rule in models/audiences/rules, enabled or not), and the retention state at T: the first
+    enabled exclusive rule that holds, in the registry's priority order
+    (models/audiences/_audiences.yml), so states are mutually exclusive by construction.
+    Recomputed for everyone every build: windows move with T, thresholds are vars.
 -#}
-{%- set as_of = as_of() -%}
-{%- set cart_is_recent -%}
-    is_cart_open and last_cart_at > {{ dbt.dateadd('hour', -var('cart_window_hours'), as_of) }}
-{%- endset -%}
-{%- set state_rules = [
-    ('recent_purchaser_0_7d',
-        "last_order_at > " ~ dbt.dateadd('day', -var('recent_purchase_days'), as_of)),
-    ('cart_abandon_high_aov_0_1d',
-        cart_is_recent ~ " and cart_value >= " ~ var('high_aov_threshold')),
-    ('cart_abandon_0_1d',
-        cart_is_recent),
-    ('purchased_once_21_45d',
-        "order_count = 1 and last_order_at between "
-        ~ dbt.dateadd('day', -var('once_max_days'), as_of) ~ " and "
-        ~ dbt.dateadd('day', -var('once_min_days'), as_of)),
-    ('lapsed_90d_plus',
-        "order_count >= 1 and last_order_at <= " ~ dbt.dateadd('day', -var('lapsed_days'), as_of)),
-    ('ltv_high',
-        "ltv_tier = 'high'"),
-] -%}
+{%- set rules = audience_rules() -%}
+{%- set exclusive = exclusive_states() -%}
 
 with
 
@@ -42,40 +25,45 @@ tiered as (
             when net_revenue >= {{ var('ltv_mid_threshold') }} then 'mid'
             when net_revenue > 0 then 'low'
             else 'none'
-        end as ltv_tier
+        end as ltv_tier,
+        {{ as_of() }} as as_of
     from facts
+
+),
+
+rules as (
+
+    select
+        {%- for state, rule in rules %}
+            coalesce({{ rule }}, false) as rule_{{ state }},
+        {%- endfor %}
+        *
+    from tiered
 
 ),
 
 states as (
 
     select
-        person_id,
-        email_sha256,
-        order_count,
-        first_order_at,
-        last_order_at,
-        gross_revenue,
-        refunds,
-        net_revenue,
-        aov,
-        ltv_tier,
-        last_cart_at,
-        is_cart_open,
-        cart_value,
-        {{ as_of }} as as_of,
-        case
-            {%- for state, rule in state_rules %}
-                when {{ rule }} then '{{ state }}'
-            {%- endfor %}
-        end as state,
-        case
-            {%- for state, rule in state_rules %}
-                when {{ rule }} then {{ loop.index }}
-            {%- endfor %}
-        end as state_priority
-    from tiered
+        *,
+        {%- if exclusive %}
+            case
+                {%- for state in exclusive %}
+                    when rule_{{ state }} then '{{ state }}'
+                {%- endfor %}
+            end as state,
+            case
+                {%- for state in exclusive %}
+                    when rule_{{ state }} then {{ loop.index }}
+                {%- endfor %}
+            end as state_priority
+        {%- else %}
+            cast(null as varchar) as state,
+            cast(null as integer) as state_priority
+        {%- endif %}
+    from rules
 
 )
 
-select * from states
+-- the columns: the facts, ltv_tier, as_of, one rule_<state> per rule file, state, state_priority
+select * from states  -- noqa: AM04

@@ -113,12 +113,14 @@ class Audience:
 
 
 def audiences(build: Build) -> list[Audience]:
-    """The audience models of the build's manifest (models with meta.bing), exclusions first."""
+    """The enabled audience models of the build's manifest (models with meta.bing, not
+    meta.audience.enabled: false), exclusions first: the lists `sync run` keeps."""
     manifest = json.loads((build.target_path / "manifest.json").read_text())
     out = []
     for node in manifest["nodes"].values():
         meta = (node.get("config") or {}).get("meta") or node.get("meta") or {}
-        if node.get("resource_type") == "model" and isinstance(meta.get("bing"), dict):
+        enabled = (meta.get("audience") or {}).get("enabled", True)
+        if node.get("resource_type") == "model" and isinstance(meta.get("bing"), dict) and enabled:
             bing = meta["bing"]
             out.append(Audience(node["name"], bing["list_name"], bing.get("role", "target")))
     return sorted(out, key=lambda a: (a.role != "exclude", a.model))

@@ -16,21 +16,41 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import yaml
 from dbt.cli.main import dbtRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 # The hand-worked people of shared/fixtures/audiences, copied so the suite needs no sibling folder.
 AUDIENCE_FIXTURES = ROOT / "tests" / "fixtures" / "audiences"
 DEMO_AS_OF = "2026-11-28T12:00:00Z"
-#: The six audience_<state> marts, in priority order (each one Bing list).
-AUDIENCES = (
-    "audience_recent_purchaser_0_7d",
-    "audience_cart_abandon_high_aov_0_1d",
-    "audience_cart_abandon_0_1d",
-    "audience_purchased_once_21_45d",
-    "audience_lapsed_90d_plus",
-    "audience_ltv_high",
-)
+
+
+def registry(project_dir: Path = ROOT) -> list[dict[str, object]]:
+    """The audience registry's entries (models/audiences/_audiences.yml), as analysts wrote
+    them: name, family, priority, enabled, list_name, role. The tests' audience lists come
+    from here, so a new audience is covered without editing a test."""
+    doc = yaml.safe_load((project_dir / "models" / "audiences" / "_audiences.yml").read_text())
+    entries = []
+    for model in doc["models"]:
+        meta = model["config"]["meta"]
+        entries.append(
+            {"name": model["name"], **meta["audience"], **meta["bing"]}
+            | {"enabled": meta["audience"].get("enabled", True)}
+        )
+    return entries
+
+
+def exclusive_states(project_dir: Path = ROOT) -> tuple[str, ...]:
+    """The enabled exclusive states, highest priority first (state_priority = index + 1)."""
+    entries = [e for e in registry(project_dir) if e["family"] == "exclusive" and e["enabled"]]
+    return tuple(
+        str(e["name"]).removeprefix("audience_")
+        for e in sorted(entries, key=lambda e: int(str(e["priority"])))
+    )
+
+
+#: The enabled audience tables of the registry, each one Bing list.
+AUDIENCES = tuple(str(e["name"]) for e in registry() if e["enabled"])
 
 
 @dataclass(frozen=True)
@@ -41,6 +61,7 @@ class Build:
     database: Path
     profiles_dir: Path
     target_path: Path
+    project: Path = ROOT  # the dbt project (a test that edits audiences builds a copy)
 
     def env(self) -> dict[str, str]:
         """The environment a user would have set to reach this warehouse."""
@@ -55,7 +76,7 @@ def dbt(build: Build, *args: str, vars: Mapping[str, object] | None = None) -> N
     """Run one dbt command against `build`; fail with dbt's own messages."""
     cli = [
         *args,
-        "--project-dir", str(ROOT),
+        "--project-dir", str(build.project),
         "--profiles-dir", str(build.profiles_dir),
         "--target-path", str(build.target_path),
         "--log-path", str(build.workdir / "logs"),
@@ -97,16 +118,31 @@ def copy_build(built: Build, where: Path) -> Build:
     """A private copy of a built warehouse and its manifest (sharing its profile), for a test
     that changes it or runs a second sync beside the first."""
     where.mkdir(parents=True, exist_ok=True)
-    copy = Build(where, where / "warehouse.duckdb", built.profiles_dir, where / "target")
+    copy = Build(
+        where, where / "warehouse.duckdb", built.profiles_dir, where / "target", built.project
+    )
     shutil.copy(built.database, copy.database)
     shutil.copytree(built.target_path, copy.target_path)
     return copy
 
 
-def new_build(workdir: Path) -> Build:
+def copy_project(where: Path) -> Path:
+    """A copy of the dbt project's own files (no state, no target), for a test that edits
+    its audiences as an analyst would."""
+    for part in ("dbt_project.yml", "models", "macros", "seeds", "snapshots", "tests/dbt"):
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, where / part)
+        else:
+            (where / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, where / part)
+    return where
+
+
+def new_build(workdir: Path, project: Path = ROOT) -> Build:
     """A fresh, empty warehouse with a profiles.yml copied from the shipped example."""
     workdir.mkdir(parents=True, exist_ok=True)
     profiles = workdir / "profiles"
     profiles.mkdir(exist_ok=True)
     shutil.copy(ROOT / "profiles.yml.example", profiles / "profiles.yml")
-    return Build(workdir, workdir / "warehouse.duckdb", profiles, workdir / "target")
+    return Build(workdir, workdir / "warehouse.duckdb", profiles, workdir / "target", project)

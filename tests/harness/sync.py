@@ -18,7 +18,7 @@ import duckdb
 from click.testing import CliRunner
 
 from sync.cli import main
-from tests.harness.dbt import ROOT, Build
+from tests.harness.dbt import Build
 
 TOKEN = "standin-access-token"
 # The `sync` console script of this environment (installed by scripts/setup), for tests that
@@ -58,7 +58,7 @@ def sync_env(build: Build, bulk_url: str, workdir: str) -> dict[str, str]:
 def sync_command(build: Build, *args: str) -> list[str]:
     """`sync <args> --json` as a process; fails clearly if the console script is missing."""
     assert SYNC.exists(), f"no `sync` console script at {SYNC}: run scripts/setup"
-    return [str(SYNC), *args, "--json", "--project-dir", str(ROOT),
+    return [str(SYNC), *args, "--json", "--project-dir", str(build.project),
             "--target-path", str(build.target_path)]  # fmt: skip
 
 
@@ -69,7 +69,7 @@ def run_sync(build: Build, env: Mapping[str, str | None], *args: str) -> SyncRes
         *args,
         "--json",
         "--project-dir",
-        str(ROOT),
+        str(build.project),
         "--target-path",
         str(build.target_path),
     ]

@@ -1,1 +1,0 @@
-{{ audience_members('cart_abandon_0_1d') }}

@@ -1,1 +1,0 @@
-{{ audience_members('cart_abandon_high_aov_0_1d') }}

@@ -1,1 +1,0 @@
-{{ audience_members('lapsed_90d_plus') }}

@@ -1,1 +1,0 @@
-{{ audience_members('ltv_high') }}

@@ -1,1 +1,0 @@
-{{ audience_members('purchased_once_21_45d') }}

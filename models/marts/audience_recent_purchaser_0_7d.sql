@@ -1,1 +1,0 @@
-{{ audience_members('recent_purchaser_0_7d') }}
