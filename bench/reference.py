@@ -63,6 +63,8 @@ DEFAULT_EVENT_KINDS: dict[str, str] = {
     "purchase": "order",
     "order_placed": "order",
     "order_refunded": "refund",
+    "support_escalated": "support_escalation",  # read by no exclusive state
+    "ticket_escalated": "support_escalation",
 }
 
 # Priority order (index + 1 = state_priority).

@@ -23,26 +23,19 @@
 {%- endmacro %}
 
 
-{#- A scalar property as text, trimmed of whitespace (trim_whitespace); empty is null. -#}
-{% macro json_text(json_text_expression, key) -%}
-    {{ return(adapter.dispatch('json_text', 'cio_bing_audiences')(json_text_expression, key)) }}
-{%- endmacro %}
-
-{% macro default__json_text(json_text_expression, key) -%}
-    {{ json_value_text("json_extract(" ~ json_text_expression ~ ", '$." ~ key ~ "')") }}
-{%- endmacro %}
-
-
 {#-
     Several properties of one JSON object in one parse: a list of JSON fragments, in the
-    order of `keys` (null for a missing key). Read them with json_value_text/json_value_number.
+    order of `keys` (null for a missing key; a key may hold spaces, as trait names do). Read them with json_value_text/json_value_number.
 -#}
 {% macro json_fields(json_text_expression, keys) -%}
     {{ return(adapter.dispatch('json_fields', 'cio_bing_audiences')(json_text_expression, keys)) }}
 {%- endmacro %}
 
 {% macro default__json_fields(json_text_expression, keys) -%}
-    json_extract({{ json_text_expression }}, [{% for key in keys %}'$.{{ key }}'{{ ", " if not loop.last }}{% endfor %}])
+    {%- for key in keys if '"' in key or "'" in key or '\\' in key -%}
+        {{ exceptions.raise_compiler_error("JSON key " ~ key ~ " holds a quote or backslash; name the property or trait without one") }}
+    {%- endfor %}
+    json_extract({{ json_text_expression }}, [{% for key in keys %}'$."{{ key }}"'{{ ", " if not loop.last }}{% endfor %}])
 {%- endmacro %}
 
 
@@ -75,5 +68,28 @@
         when json_type({{ fragment }}) = 'VARCHAR'
             and regexp_full_match({{ raw }}, '[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)')
             then try_cast({{ raw }} as {{ dbt.type_numeric() }})
+    end
+{%- endmacro %}
+
+
+{#-
+    A JSON fragment as a boolean trait: true for true, "true"/"yes"/"y"/"1" (any case,
+    trimmed) or 1; false for false, "false"/"no"/"n"/"0" or 0. Null when the key is absent,
+    null or anything else: that identify said nothing readable about the trait. (A null
+    does not clear it: flattened CSV and Parquet exports cannot tell null from absent.)
+-#}
+{% macro json_value_boolean(fragment) -%}
+    {{ return(adapter.dispatch('json_value_boolean', 'cio_bing_audiences')(fragment)) }}
+{%- endmacro %}
+
+{% macro default__json_value_boolean(fragment) -%}
+    {%- set raw = 'lower(' ~ trim_whitespace('json_extract_string(' ~ fragment ~ ", '$')") ~ ')' -%}
+    case
+        when json_type({{ fragment }}) = 'BOOLEAN' then {{ raw }} = 'true'
+        when json_type({{ fragment }}) in ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT', 'VARCHAR')
+            then case
+                when {{ raw }} in ('true', 'yes', 'y', '1') then true
+                when {{ raw }} in ('false', 'no', 'n', '0') then false
+            end
     end
 {%- endmacro %}

@@ -5,7 +5,7 @@ own) and run by the real `dbt` executable in a shell, on the demo seeds' events 
 every shape Customer.io's storage destinations write: JSON lines with camelCase,
 snake_case or mixed keys, Parquet, CSV, payloads as objects, as text or flattened into
 `properties_<key>` columns, several files unioned by name, empty files. Each build must
-pass whole (unit tests included) and give exactly the demo build's six audience tables.
+pass whole (unit tests included) and give exactly the demo build's audience tables.
 """
 
 from __future__ import annotations

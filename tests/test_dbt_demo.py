@@ -7,9 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.dbt import AUDIENCE_FIXTURES, Build, dbt, exclusive_states, new_build
+from tests.harness.dbt import (
+    AUDIENCE_FIXTURES,
+    Build,
+    dbt,
+    exclusive_states,
+    new_build,
+    registry,
+)
 
 STATES = exclusive_states()
+SUPPRESSION_STATES = [
+    str(e["name"]).removeprefix("audience_")
+    for e in registry()
+    if e["family"] == "suppression" and e["enabled"]
+]
 
 # The demo seeds' audiences, worked out by hand (person_ids per audience table). st21 is a
 # recent purchaser without a valid email, so it is in audience_states but in no table; st22a
@@ -33,6 +45,16 @@ DEMO_AUDIENCES = {
     "ltv_high": {"st14", "st26", "d03", "d04"},
 }
 
+# The suppression lists, beside the exclusive ones. Left out at their windows' edges: st29's
+# coupon order exactly 30 d before T, st14's escalation exactly 14 d before; st02's blank
+# coupon and zero discount; st12's no_discount set then cleared (false); st10's set after T.
+DEMO_SUPPRESSIONS = {
+    "suppress_refunded_0_30d": {"st15", "d03"},  # d03's refund names an unknown order: 0
+    "suppress_offer_redeemed_0_30d": {"st01", "st09"},  # a "5.00" discount; a coupon
+    "suppress_no_discount": {"st05"},
+    "suppress_support_escalation_0_14d": {"st04", "d04"},  # a Ticket Escalated event; the trait
+}
+
 
 def expected_fixture_states() -> dict[str, tuple[str | None, str | None]]:
     """person_id -> (state, email_sha256) from shared/fixtures/audiences/expected_states.csv."""
@@ -53,6 +75,19 @@ def test_demo_build_gives_the_hand_worked_audiences(demo_build: Build) -> None:
         members = demo_build.query(f"select person_id from audience_{state}")["person_id"].to_list()
         assert set(members) == DEMO_AUDIENCES[state], state
         assert len(members) == len(set(members))
+
+
+def test_demo_suppression_lists_stand_beside_the_target_lists(demo_build: Build) -> None:
+    """Each suppression list holds its people whatever their state: st09, st05, st04, d03 and
+    d04 are in a target list at the same time, and the campaigns exclude them."""
+    assert set(SUPPRESSION_STATES) == set(DEMO_SUPPRESSIONS)
+    targeted = {p for state, people in DEMO_AUDIENCES.items() if state != STATES[0] for p in people}
+    for state, expected in DEMO_SUPPRESSIONS.items():
+        members = demo_build.query(f"select person_id from audience_{state}")["person_id"].to_list()
+        assert set(members) == expected, state
+        assert len(members) == len(set(members))
+    in_both = {p for people in DEMO_SUPPRESSIONS.values() for p in people} & targeted
+    assert in_both == {"st09", "st05", "st04", "d03", "d04"}
 
 
 def test_demo_build_matches_every_fixture_person(demo_build: Build) -> None:

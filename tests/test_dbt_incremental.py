@@ -33,6 +33,26 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path) -> None:
     late = first.filter(pl.col("id") == "m09").with_columns(
         id=pl.lit("late1"), received_at=pl.lit("2026-11-25T00:00:00.000000Z")
     )
+    # and news for the suppression lists only: st04's ticket is escalated, st09 is marked
+    # "no discount" by an identify with no new event
+    escalated = later.head(1).with_columns(
+        id=pl.lit("esc1"),
+        event=pl.lit("ticket_escalated"),
+        event_text=pl.lit("Ticket Escalated"),
+        user_id=pl.lit("st04"),
+        anonymous_id=pl.lit(None, dtype=pl.String),
+        timestamp=pl.lit("2026-11-27T08:00:00.000000Z"),
+        received_at=pl.lit("2026-11-27T08:00:01.000000Z"),
+        properties=pl.lit("{}"),
+    )
+    marked = identifies.head(1).with_columns(
+        id=pl.lit("nd1"),
+        user_id=pl.lit("st09"),
+        anonymous_id=pl.lit(None, dtype=pl.String),
+        timestamp=pl.lit("2026-11-27T08:00:00.000000Z"),
+        received_at=pl.lit("2026-11-27T08:00:01.000000Z"),
+        traits=pl.lit('{"no_discount": true}'),
+    )
     landing = tmp_path / "landing"
     landing.mkdir()
     first.write_parquet(landing / "2184.1.1.track.parquet")
@@ -46,7 +66,10 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path) -> None:
     incremental = new_build(tmp_path / "incremental")
     dbt(incremental, "build", vars=variables)
     before = snapshot(incremental)
-    pl.concat([later, redelivered, late]).write_parquet(landing / "2184.1.2.track.parquet")
+    pl.concat([later, redelivered, late, escalated]).write_parquet(
+        landing / "2184.1.2.track.parquet"
+    )
+    marked.write_parquet(landing / "2184.2.2.identify.parquet")
     dbt(incremental, "build", vars=variables)
     after = snapshot(incremental)
 
@@ -55,6 +78,8 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path) -> None:
     expected = snapshot(full)
 
     assert any(not before[t].equals(after[t]) for t in TABLES)  # the batch changed them
+    assert after["audience_suppress_support_escalation_0_14d"]["person_id"].to_list() == ["st04"]
+    assert after["audience_suppress_no_discount"]["person_id"].to_list() == ["st09"]
     for table in TABLES:
         assert after[table].equals(expected[table]), table
     staged = incremental.query(

@@ -192,8 +192,12 @@ def synced(demo_build: Build, tmp_path_factory: pytest.TempPathFactory) -> Itera
     tables_of[LAPSED] = "audience_lapsed_90d_plus"
     with StandIn(token=TOKEN) as bing:
         env = sync_env(build, bing.url, str(tmp / "work"))
-        ltv = sorted(audience_hashes(build, "audience_ltv_high"))
-        lapsed = sorted(audience_hashes(build, "audience_lapsed_90d_plus"))
+        # rejected in their own list: hashes in no other list (the suppression lists overlap)
+        elsewhere = {
+            h for a in AUDIENCES if a not in tables_of.values() for h in audience_hashes(build, a)
+        }
+        ltv = sorted(audience_hashes(build, "audience_ltv_high") - elsewhere)
+        lapsed = sorted(audience_hashes(build, "audience_lapsed_90d_plus") - elsewhere)
         bing.inject("reject_rows", hashes=ltv[:2], code=8004)
         bing.inject("reject_rows", hashes=lapsed[:1], code=8002)
         before = {name: len(audience_hashes(build, t)) for name, t in tables_of.items()}
@@ -417,7 +421,7 @@ def test_report_renders_in_a_real_browser(
         pixels = Counter(image.convert("RGB").getdata())
         background = image.convert("RGB").getpixel((0, 0))
     assert pixels[background] < 0.97 * 1280 * 2000, "the screenshot is one colour"
-    # every list's colour is painted over many pixels: legend swatches alone are ~500 px,
-    # so the rest are the SVG lines and bars
+    # every list's colour is painted beyond its legend swatches (~500 px): the SVG lines and
+    # bars (lists of equal sizes draw over one another, so some colours show less)
     painted = {c: pixels[tuple(bytes.fromhex(c[1:]))] for c in PALETTE[:6]}
-    assert all(n >= 1000 for n in painted.values()), painted
+    assert all(n >= 600 for n in painted.values()), painted

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from sync.standin import StandIn
-from tests.harness.dbt import AUDIENCES, Build
+from tests.harness.dbt import AUDIENCES, Build, registry
 from tests.harness.sync import (
     audience_hashes,
     env_without,
@@ -124,11 +124,14 @@ def test_exclusion_lists_are_synced_before_target_lists(
 ) -> None:
     result = run_sync(warehouse, env, "run")
     assert result.exit_code == 0
+    excluded = {str(e["name"]) for e in registry() if e["enabled"] and e["role"] == "exclude"}
+    assert "audience_recent_purchaser_0_7d" in excluded and len(excluded) == 5
     order = [
         a for (a,) in sql(warehouse, "select audience from sync_state.runs order by started_at")
     ]
-    assert order[0] == "audience_recent_purchaser_0_7d"
-    assert [item["role"] for item in result.doc["lists"]] == ["exclude"] + ["target"] * 5
+    assert set(order[: len(excluded)]) == excluded
+    roles = [item["role"] for item in result.doc["lists"]]
+    assert roles == ["exclude"] * len(excluded) + ["target"] * (len(AUDIENCES) - len(excluded))
 
 
 def test_select_runs_only_the_named_lists(

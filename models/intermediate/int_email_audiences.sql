@@ -29,17 +29,17 @@ memberships as (
     from people
     where state is not null
     {%- for state in suppressions %}
-    union all
-    select
-        email_sha256,
-        'audience_{{ state }}' as audience,
-        'audience_{{ state }}' as slot,
-        0 as state_priority,
-        person_id,
-        ltv_tier,
-        as_of
-    from people
-    where rule_{{ state }}
+        union all
+        select
+            email_sha256,
+            'audience_{{ state }}' as audience,
+            'audience_{{ state }}' as slot,
+            0 as state_priority,
+            person_id,
+            ltv_tier,
+            as_of
+        from people
+        where rule_{{ state }}
     {%- endfor %}
 
 ),

@@ -4,7 +4,9 @@
     by a person (user_id, else the user_id its anonymous_id resolves to), with the
     properties the audiences read parsed from their JSON (once per event, mapped events only).
 -#}
-{%- set properties = ['order_id', 'price', 'quantity', 'total', 'revenue', 'value', 'subtotal'] -%}
+{%- set properties = [
+    'order_id', 'price', 'quantity', 'total', 'revenue', 'value', 'subtotal', 'coupon', 'discount',
+] -%}
 {#- property_values[i] below is properties[i - 1] -#}
 {#-
     Incremental builds first narrow the staged events to those that can belong to a changed
@@ -80,6 +82,8 @@ parsed as (
         {{ json_value_number('property_values[5]') }} as revenue,
         {{ json_value_number('property_values[6]') }} as value,  -- noqa: RF04
         {{ json_value_number('property_values[7]') }} as subtotal,
+        {{ json_value_text('property_values[8]') }} as coupon,
+        {{ json_value_number('property_values[9]') }} as discount,
         event_at,
         received_at
     from identified

@@ -1,7 +1,8 @@
 {#-
     One row per order at T. An order is a distinct order_id of a person (an event without
     one is its own order, keyed by its message id); its time and value come from its earliest event,
-    so a re-sent "Order Completed" neither moves the order nor counts it twice.
+    so a re-sent "Order Completed" neither moves the order nor counts it twice. An order
+    redeemed an offer when that event names a coupon or a discount other than 0.
 -#}
 with
 
@@ -12,6 +13,7 @@ order_events as (
         person_id,
         coalesce(order_id, message_id) as order_id,
         coalesce(total, revenue, value, subtotal, 0) as order_value,
+        coalesce(coupon is not null or discount != 0, false) as is_offer_redeemed,
         event_at,
         received_at
     from {{ ref('int_events_identified') }}
@@ -27,6 +29,7 @@ first_event_per_order as (
         order_id,
         person_id,
         order_value,
+        is_offer_redeemed,
         event_at as ordered_at
     from order_events
     qualify row_number() over (

@@ -1,13 +1,13 @@
 {#-
     The people whose facts may differ from those last written to the per-person models
-    (int_person_emails, int_events_identified, int_orders, int_refunds, int_person_carts,
-    int_person_facts), so an incremental build recomputes only them. A person changes when
-    a message naming them was staged since that build, or happened in (previous T, T]
-    (T moves forward every build); for an anonymous_id in such a message, every user it was
-    ever linked to changes (its events may move from one to the other). When T moves
-    back, or int_person_facts is missing while other per-person models exist, everyone
-    changes; when none of them exists yet (a first build) the set is empty, as they all
-    build in full. (A late-loaded earlier delivery that replaces a staged copy is the same
+    (int_person_emails, int_person_traits, int_events_identified, int_orders, int_refunds,
+    int_person_carts, int_person_facts), so an incremental build recomputes only them. A
+    person changes when a message naming them was staged since that build, or happened in
+    (previous T, T] (T moves forward every build); for an anonymous_id in such a message,
+    every user it was ever linked to changes (its events may move from one to the other).
+    When T moves back, or int_person_facts is missing while other per-person models exist,
+    everyone changes; when none of them exists yet (a first build) the set is empty, as they
+    all build in full. (A late-loaded earlier delivery that replaces a staged copy is the same
     message, so it names the same people.)
 
     The previous build is read from int_person_facts, the end of the chain, without ref():
@@ -16,8 +16,8 @@
     idempotent).
 -#}
 {%- set per_person = [
-    'int_person_emails', 'int_events_identified', 'int_orders', 'int_refunds',
-    'int_person_carts', 'int_person_facts',
+    'int_person_emails', 'int_person_traits', 'int_events_identified', 'int_orders',
+    'int_refunds', 'int_person_carts', 'int_person_facts',
 ] -%}
 {%- set built = [] -%}
 {%- for name in per_person -%}
