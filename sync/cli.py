@@ -263,7 +263,8 @@ def _progress_printer() -> Callable[[str, str, int, int], None]:
 @handle_errors
 def status(as_json: bool, history: int, **kw: Any) -> None:
     """Per list: its Bing id, confirmed members, Microsoft's matched size (the match rate),
-    last runs, uploads in flight, row errors.
+    identifier coverage (people in the audience with a usable email), last runs, uploads in
+    flight, row errors.
 
     Reads only the warehouse; sends nothing and needs no credentials.
 
@@ -272,16 +273,19 @@ def status(as_json: bool, history: int, **kw: Any) -> None:
       sync status
       sync status --json --history 20 | jq '.lists[] | {list_name, members}'
     """
-    from sync import sizes
+    from sync import coverage, sizes
     from sync.uploads import Uploads
 
     ctx = Context(kw)
     with ctx.wh:
         lists = ctx.state.status(ctx.audiences, history)
         uploads = Uploads(ctx.state)
+        covered = coverage.read(ctx.wh, ctx.project)
         for item in lists:
             item["in_flight_uploads"] = uploads.summary(item["list_id"])
             item["microsoft_size"] = sizes.latest(ctx.state, item["list_id"], item["members"])
+            item["coverage"] = covered.get(item["audience"])
+            item["coverage_warning"] = coverage.warning(item["list_name"], item["coverage"])
         left = ctx.state.left_project(ctx.all_audiences)
     disabled = [a.name for a in ctx.all_audiences if not a.enabled]
     if as_json:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from sync import sizes
+from sync import coverage, sizes
 
 QUIET_LOGGERS = ("suds", "bingads", "urllib3", "requests", "dbt", "asyncio")
 _handler: logging.Handler | None = None
@@ -159,7 +159,8 @@ def print_status(
         rows.append(
             [
                 s["list_name"], s["role"], str(s["list_id"] or "-"), _n(s["members"]),
-                sizes.matched_text(s.get("microsoft_size")), _n(last.get("started_at")), last.get("status", "never"),
+                sizes.matched_text(s.get("microsoft_size")), coverage.text(s.get("coverage")),
+                _n(last.get("started_at")), last.get("status", "never"),
                 _n(last.get("confirmed_adds")), _n(last.get("confirmed_removes")), _n(errors),
                 _n(parked),
             ]
@@ -170,6 +171,7 @@ def print_status(
         "list id",
         "members",
         "matched",
+        "coverage",
         "last run",
         "status",
         "added",
@@ -178,6 +180,9 @@ def print_status(
         "parked",
     ]
     click.echo(_table(rows, header))
+    for s in lists:
+        if s.get("coverage_warning"):
+            click.echo(f"  warning: {s['coverage_warning']}")
     for item in left_project:
         click.echo(f"  not synced: {left_project_text(item)}")
     if disabled:

@@ -234,10 +234,7 @@ def load_audiences(project: Project, *, allow_stale: bool = False) -> list[Audie
                 f"(e.g. {newer[0].relative_to(project.project_dir)}): run `dbt build` so the "
                 "audience tables and their meta match the SQL, or pass --allow-stale-manifest"
             )
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read the dbt manifest {path}: {exc}") from exc
+    manifest = _manifest(project)
     audiences = [
         _audience_from_node(node)
         for node in manifest.get("nodes", {}).values()
@@ -264,6 +261,23 @@ def load_audiences(project: Project, *, allow_stale: bool = False) -> list[Audie
                 )
             pins[a.list_id] = a.name
     return sorted(audiences, key=lambda a: (not a.is_exclusion, a.name))
+
+
+def _manifest(project: Project) -> dict[str, Any]:
+    path = project.manifest_path
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the dbt manifest {path}: {exc}") from exc
+
+
+def model_relation(project: Project, name: str) -> tuple[str | None, str, str] | None:
+    """(database, schema, identifier) of the dbt model `name` in the manifest, None when the
+    project has no such model (e.g. a mart the sync only shows, like audience_coverage)."""
+    for node in _manifest(project).get("nodes", {}).values():
+        if node.get("resource_type") == "model" and node.get("name") == name:
+            return node.get("database"), node["schema"], node.get("alias") or name
+    return None
 
 
 def select_audiences(audiences: list[Audience], selected: tuple[str, ...]) -> list[Audience]:

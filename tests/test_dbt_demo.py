@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from tests.harness.dbt import (
@@ -88,6 +89,31 @@ def test_demo_suppression_lists_stand_beside_the_target_lists(demo_build: Build)
         assert len(members) == len(set(members))
     in_both = {p for people in DEMO_SUPPRESSIONS.values() for p in people} & targeted
     assert in_both == {"st09", "st05", "st04", "d03", "d04"}
+
+
+def test_coverage_counts_what_the_audiences_hold(demo_build: Build) -> None:
+    """audience_coverage against counts taken here from the states and the audience tables."""
+    coverage = {
+        r["audience"]: r
+        for r in demo_build.query("select * from audience_coverage").iter_rows(named=True)
+    }
+    people = demo_build.query("select * from int_person_states")
+    assert set(coverage) == {f"audience_{s}" for s in (*STATES, *SUPPRESSION_STATES)}
+    for name, row in coverage.items():
+        state = name.removeprefix("audience_")
+        rule = pl.col("state") == state if state in STATES else pl.col(f"rule_{state}")
+        members = people.filter(rule)
+        hashes = demo_build.query(f"select count(distinct email_sha256) as n from {name}")["n"][0]
+        counted = (members.height, members["email_sha256"].drop_nulls().len(), hashes)
+        assert (row["people"], row["people_with_identifier"], row["hashes"]) == counted, name
+        assert float(row["coverage_share"]) == round(counted[1] / counted[0], 6), name
+    # st21 has no valid email; st22a's hash is st22b's, in the better state
+    assert (
+        coverage["audience_recent_purchaser_0_7d"]["people"],
+        coverage["audience_recent_purchaser_0_7d"]["people_with_identifier"],
+    ) == (10, 9)
+    assert coverage["audience_cart_abandon_0_1d"]["people_with_identifier"] == 5
+    assert coverage["audience_cart_abandon_0_1d"]["hashes"] == 4
 
 
 def test_demo_build_matches_every_fixture_person(demo_build: Build) -> None:

@@ -236,6 +236,9 @@ def test_report_numbers_match_the_runs(synced: Synced) -> None:
         assert number(lists[name]["Confirmed members"]) == now
         assert number(lists[name]["List id"]) > 0
     assert synced.sizes[SUPPRESS] == (9, 8)
+    # from audience_coverage: st21, a recent purchaser, has no valid email
+    assert lists[SUPPRESS]["Email coverage"] == "90% of 10"
+    assert lists[LTV]["Email coverage"] == "100% of 4"
 
     sizes = by_row(found["table-sizes"])
     assert list(sizes) == ["1", "2"]

@@ -5,42 +5,12 @@
     hash is in one when any person carrying it meets its rule, whatever their state. The
     person shown is the smallest person_id among those carrying the hash in that audience.
 -#}
-{%- set suppressions = suppression_states() -%}
-
 with
-
-people as (
-
-    select * from {{ ref('int_person_states') }}
-    where email_sha256 is not null
-
-),
 
 memberships as (
 
-    select
-        email_sha256,
-        'audience_' || state as audience,
-        'exclusive' as slot,
-        state_priority,
-        person_id,
-        ltv_tier,
-        as_of
-    from people
-    where state is not null
-    {%- for state in suppressions %}
-        union all
-        select
-            email_sha256,
-            'audience_{{ state }}' as audience,
-            'audience_{{ state }}' as slot,
-            0 as state_priority,
-            person_id,
-            ltv_tier,
-            as_of
-        from people
-        where rule_{{ state }}
-    {%- endfor %}
+    select * from {{ ref('int_person_audiences') }}
+    where email_sha256 is not null
 
 ),
 

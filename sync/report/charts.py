@@ -76,6 +76,13 @@ class _Svg:
     def add(self, part: str) -> None:
         self.parts.append(part)
 
+    def bar(self, x: float, y: float, width: float, height: float, paint: str, tip: str) -> None:
+        """A bar mark with its tooltip; `paint` is its fill/stroke attributes, `tip` escaped."""
+        self.add(
+            f'<rect class="mark" x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" '
+            f'height="{height:.1f}" {paint}><title>{tip}</title></rect>'
+        )
+
     def text(
         self,
         x: float,
@@ -288,19 +295,12 @@ def _changes_chart(data: ReportData) -> str:
             x = axis.x(i) - bar / 2
             if adds:
                 y0, y1 = y(up), y(up + adds)
-                svg.add(
-                    f'<rect class="mark" x="{x:.1f}" y="{y1:.1f}" width="{bar:.1f}" '
-                    f'height="{y0 - y1:.1f}" fill="{li.colour}"><title>{name}: '
-                    f"{_n(adds)} added</title></rect>"
-                )
+                svg.bar(x, y1, bar, y0 - y1, f'fill="{li.colour}"', f"{name}: {_n(adds)} added")
                 up += adds
             if removes:
                 y0, y1 = y(-down), y(-down - removes)
-                svg.add(
-                    f'<rect class="mark" x="{x:.1f}" y="{y0:.1f}" width="{bar:.1f}" '
-                    f'height="{y1 - y0:.1f}" fill="url(#hatch-{k})" stroke="{li.colour}" '
-                    f'stroke-width="1.2"><title>{name}: {_n(removes)} removed</title></rect>'
-                )
+                hatched = f'fill="url(#hatch-{k})" stroke="{li.colour}" stroke-width="1.2"'
+                svg.bar(x, y0, bar, y1 - y0, hatched, f"{name}: {_n(removes)} removed")
                 down += removes
     svg.text(left + 6, top + 12, "▲ added (solid)", "note", anchor="start")
     if lo:
@@ -361,11 +361,8 @@ def _errors_chart(data: ReportData, lists: list[ListInfo]) -> str:
         acc = 0
         for aud, n in zip(rows["audience"], rows["rows"], strict=True):
             x0, x1 = x(acc), x(acc + n)
-            svg.add(
-                f'<rect class="mark" x="{x0:.1f}" y="{yc - 14:.1f}" width="{x1 - x0:.1f}" '
-                f'height="28" fill="{colour.get(aud, "#888")}"><title>{_t(label.get(aud, aud))}: '
-                f"{_n(n)} row(s) rejected with {_t(code)}</title></rect>"
-            )
+            tip = f"{_t(label.get(aud, aud))}: {_n(n)} row(s) rejected with {_t(code)}"
+            svg.bar(x0, yc - 14, x1 - x0, 28, f'fill="{colour.get(aud, "#888")}"', tip)
             acc += n
         svg.text(x(acc) + 6, yc + 4, _n(total), "value", "start")
     return svg.render()

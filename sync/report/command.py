@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from sync import coverage
 from sync.options import Context, common_options, handle_errors
 from sync.output import emit_json
 from sync.report.page import build_report, write_report
@@ -41,8 +42,8 @@ def report_command(
     as_json: bool, output: Path, history_source: str | None, max_runs: int, **kw: Any
 ) -> None:
     """Write one self-contained HTML page: audience sizes over time, adds and removes
-    per run, rejected rows by Microsoft error code, state transitions between the last
-    two builds. Reads only the warehouse; counts only, no identifiers.
+    per run, identifier coverage per list, rejected rows by Microsoft error code, state
+    transitions between the last two builds. Reads only the warehouse; counts only, no identifiers.
 
     \b
     Examples:
@@ -52,7 +53,12 @@ def report_command(
     ctx = Context(kw)
     with ctx.wh:
         page = build_report(
-            ctx.wh, kw["state_schema"], ctx.audiences, history_source, max_runs=max_runs
+            ctx.wh,
+            kw["state_schema"],
+            ctx.audiences,
+            history_source,
+            max_runs=max_runs,
+            coverage=coverage.read(ctx.wh, ctx.project),
         )
     write_report(page, output)
     if as_json:

@@ -5,7 +5,7 @@ atomically."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import jinja2
 import markupsafe
 
-from sync import __version__, sizes
+from sync import __version__, coverage, sizes
 from sync.project import Audience
 from sync.report.charts import (
     _changes_chart,
@@ -120,6 +120,7 @@ def _header(data: ReportData) -> str:
             _t(li.list_id) if li.list_id is not None else DASH,
             _n(li.members),
             _t(sizes.matched_text(li.size, missing=DASH)),
+            _t(coverage.text(li.coverage)) if li.coverage else DASH,
             (
                 f'<span class="nowrap">{_when(li.last_run_at, "%Y-%m-%d %H:%M")}</span> '
                 if li.last_run_at
@@ -133,7 +134,8 @@ def _header(data: ReportData) -> str:
         "table-lists",
         "Lists: Bing list, dbt model, role, Bing list id, members Microsoft confirmed now, "
         "the people Microsoft matched (its Audience Search Size, about 48 h after an upload) "
-        "with the match rate, last run.",
+        "with the match rate, the share of the audience's people with a usable email "
+        "(audience_coverage), last run.",
         [
             "List",
             "Audience model",
@@ -141,10 +143,11 @@ def _header(data: ReportData) -> str:
             "List id",
             "Confirmed members",
             "Matched (Microsoft)",
+            "Email coverage",
             "Last run (UTC)",
         ],
         rows,
-        numeric={3, 4, 5},
+        numeric={3, 4, 5, 6},
     )
     return f"""<header>
 <h1>Customer Match sync report</h1>
@@ -406,13 +409,15 @@ def build_report(
     *,
     max_runs: int = DEFAULT_MAX_RUNS,
     generated_at: datetime | None = None,
+    coverage: Mapping[str, dict[str, Any]] | None = None,
 ) -> str:
     """The report page for `audiences` as one self-contained HTML string.
 
     `history_source` names the dbt snapshot of audience_states: None for
     `audience_states_snapshot` in the audience tables' schema, else `name`, `schema.name` or
     `database.schema.name`. A missing snapshot gives a note instead of the transition
-    matrix. Charts cover the last `max_runs` runs. Reads only; the state tables must exist
+    matrix. Charts cover the last `max_runs` runs; `coverage` (sync/coverage.py) fills the
+    lists' coverage column. Reads only; the state tables must exist
     (`State.ensure()` or `State.readable()`, as every command's Context makes them).
     """
     return render(
@@ -423,6 +428,7 @@ def build_report(
             history_source,
             max_runs=max_runs,
             generated_at=generated_at,
+            coverage=coverage,
         )
     )
 

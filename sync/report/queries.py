@@ -3,7 +3,7 @@ rejected and parked rows, uploads in flight, and the state transitions between t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ class ListInfo:
     list_id: int | None = None
     members: int = 0
     size: dict[str, Any] | None = None  # Microsoft's matched size and rate (sync/sizes.py)
+    coverage: dict[str, Any] | None = None  # identifier coverage (sync/coverage.py)
     last_run_at: datetime | None = None
     last_status: str | None = None
 
@@ -65,7 +66,11 @@ class ReportData:
 
 
 def _list_infos(
-    wh: Warehouse, state_schema: str, s: str, audiences: Sequence[Audience]
+    wh: Warehouse,
+    state_schema: str,
+    s: str,
+    audiences: Sequence[Audience],
+    coverage: Mapping[str, dict[str, Any]],
 ) -> list[ListInfo]:
     ids = wh.fetch(f"select audience, list_id, updated_at from {s}.lists")
     latest = ids.sort("updated_at").group_by("audience").agg(pl.col("list_id").last())
@@ -85,6 +90,7 @@ def _list_infos(
                 list_id=list_id,
                 members=n,
                 size=sizes.latest(state, list_id, n),
+                coverage=coverage.get(a.name),
             )
         )
     return out
@@ -307,12 +313,14 @@ def collect(
     *,
     max_runs: int = DEFAULT_MAX_RUNS,
     generated_at: datetime | None = None,
+    coverage: Mapping[str, dict[str, Any]] | None = None,
 ) -> ReportData:
     """Everything the page shows, as counts. Reads only; the state tables must be readable
-    (`State.ensure()` or `State.readable()`, as every command's Context makes them)."""
+    (`State.ensure()` or `State.readable()`, as every command's Context makes them).
+    `coverage`: per audience, the figures of sync/coverage.py (none: not shown)."""
     now = _utc(generated_at) or datetime.now(UTC).replace(tzinfo=None)
     s = quote_ident(state_schema)
-    lists = _list_infos(wh, state_schema, s, audiences)
+    lists = _list_infos(wh, state_schema, s, audiences, coverage or {})
     window, per_list, total = _runs(wh, s, lists, max_runs)
     in_flight, parked = _waiting(wh, s, lists)
     return ReportData(
